@@ -61,7 +61,7 @@ def make_sim(tmp_path):
     def start(seed=None):
         seed_file = tmp_path / f"seed-{len(started)}.yml"
         seed_file.write_text(yaml.safe_dump(seed or {}), encoding="utf-8")
-        sim = SimProcess(seed_file)
+        sim = SimProcess(seed_file).start()
         started.append(sim)
         return sim
 

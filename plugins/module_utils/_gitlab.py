@@ -248,8 +248,12 @@ class GitLabClient:
         return self._call(action, self.gl.http_get, path, query_data=query or {}, fix=fix, missing_ok=missing_ok)
 
     def list(self, action, path, query=None, fix=None):
-        """GET every page of a list endpoint (python-gitlab follows the Link headers)."""
-        return self._call(action, self.gl.http_list, path, query_data=query or {}, get_all=True, fix=fix)
+        """GET every page of a list endpoint (python-gitlab follows the Link headers).
+
+        Pages of 100, GitLab's maximum: the raw list call does not apply the client's per_page itself.
+        """
+        query = dict({"per_page": 100}, **(query or {}))
+        return self._call(action, self.gl.http_list, path, query_data=query, get_all=True, fix=fix)
 
     def post(self, action, path, data=None, fix=None, retry_transient=True):
         """POST; ``retry_transient=False`` for calls that must never be re-sent blindly.

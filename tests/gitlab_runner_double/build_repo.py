@@ -54,8 +54,9 @@ def build_deb(version, pool):
         postinst.chmod(0o755)
         binary = root / "usr" / "bin" / "gitlab-runner"
         binary.parent.mkdir(parents=True)
-        binary.write_text((HERE / "files" / "gitlab-runner").read_text(encoding="utf-8").replace("@VERSION@", version),
-                          encoding="utf-8")
+        # The shebang is added here: Debian has python3 but no "python" on PATH.
+        source = (HERE / "files" / "gitlab-runner.py").read_text(encoding="utf-8").replace("@VERSION@", version)
+        binary.write_text("#!/usr/bin/python3\n" + source, encoding="utf-8")
         binary.chmod(0o755)
         unit = root / "lib" / "systemd" / "system" / "gitlab-runner.service"
         unit.parent.mkdir(parents=True)

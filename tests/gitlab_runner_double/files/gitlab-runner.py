@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """TEST DOUBLE of gitlab-runner, built by runnerops.gitlab's tests. It is not GitLab Runner.
 
