@@ -26,7 +26,7 @@ def print_version():
     print(f"Version:      {VERSION}")
     print("Git revision: 00000000 (test double)")
     print("Git branch:   test-double")
-    print(f"GO version:   none (test double)")
+    print("GO version:   none (test double)")
     print("OS/Arch:      linux/amd64")
 
 
