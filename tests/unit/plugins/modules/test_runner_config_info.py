@@ -1,0 +1,77 @@
+# Copyright (c) runnerops.gitlab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""runner_config_info's main() on files shaped like the ones gitlab-runner writes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_toml
+from ansible_collections.runnerops.gitlab.plugins.modules import runner_config_info
+
+FIXTURES = Path(__file__).resolve().parents[1] / "module_utils" / "fixtures" / "config_toml"
+
+
+@pytest.fixture
+def machine_id(tmp_path, monkeypatch):
+    path = tmp_path / "machine-id"
+    path.write_text("fedcba9876543210fedcba9876543210\n")
+    monkeypatch.setattr(_config_toml, "MACHINE_ID_PATHS", (str(path),))
+    return _config_toml.generated_system_id([str(path)])
+
+
+def info(run_module, path):
+    return run_module(runner_config_info, {"path": str(path)}, check_mode=True)
+
+
+def test_missing_file_is_an_empty_config_with_the_id_gitlab_runner_would_generate(run_module, tmp_path, machine_id):
+    result = info(run_module, tmp_path / "config.toml")
+    assert result["changed"] is False and "failed" not in result
+    assert result["exists"] is False
+    assert (result["global_settings"], result["runners"]) == ({}, [])
+    assert (result["system_id"], result["system_id_source"]) == (machine_id, "generated")
+    assert machine_id.startswith("s_") and len(machine_id) == 14
+
+
+def test_register_output_and_system_id_file(run_module, tmp_path, machine_id):
+    path = tmp_path / "config.toml"
+    shutil.copy(FIXTURES / "register_docker.toml", path)
+    (tmp_path / ".runner_system_id").write_text("s_89e5e9956577")
+    result = info(run_module, path)
+    assert result["exists"] is True
+    assert result["global_settings"] == {"concurrent": 1, "check_interval": 0, "connection_max_age": "15m0s",
+                                         "shutdown_timeout": 0, "session_server": {"session_timeout": 1800}}
+    (runner,) = result["runners"]
+    expected = {"name": "docker-01", "url": "https://gitlab.example.com", "id": 43,
+                "token": "glrt-t2_FixtureDockerToken002", "token_obtained_at": "2026-01-12T14:03:27Z",
+                "token_expires_at": "0001-01-01T00:00:00Z", "executor": "docker"}
+    assert {key: runner[key] for key in expected} == expected
+    assert runner["settings"]["docker"]["volumes"] == ["/cache"]
+    assert runner["settings"]["cache"] == {"MaxUploadedArchiveSize": 0, "s3": {}, "gcs": {}, "azure": {}}
+    assert (result["system_id"], result["system_id_source"]) == ("s_89e5e9956577", "file")
+
+
+def test_rotated_token_times(run_module, tmp_path, machine_id):
+    path = tmp_path / "config.toml"
+    shutil.copy(FIXTURES / "rotated_token.toml", path)
+    (runner,) = info(run_module, path)["runners"]
+    assert (runner["token_obtained_at"], runner["token_expires_at"]) == ("2026-03-01T10:00:00Z", "2026-06-01T10:00:00Z")
+
+
+def test_no_machine_id_and_no_file_gives_no_id(run_module, tmp_path, monkeypatch):
+    monkeypatch.setattr(_config_toml, "MACHINE_ID_PATHS", (str(tmp_path / "none"),))
+    result = info(run_module, tmp_path / "config.toml")
+    assert (result["system_id"], result["system_id_source"]) == (None, None)
+
+
+def test_malformed_file_fails_naming_line_and_column(run_module, tmp_path, machine_id):
+    path = tmp_path / "config.toml"
+    path.write_text('concurrent = 1\ncheck_interval = "3\n')
+    result = info(run_module, path)
+    assert result["failed"] is True
+    assert "line 2" in result["msg"] and "column" in result["msg"]
