@@ -1,0 +1,394 @@
+#!/usr/bin/python
+# Copyright (c) runnerops.gitlab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gitlab_runner_create
+short_description: Make a GitLab runner exist exactly as declared and settle the token its hosts carry
+version_added: 0.1.0
+description:
+  - Finds the runner named O(name) in its owner (the instance, a group or a project), creates it with
+    C(POST /api/v4/user/runners) when it is missing, corrects drifted attributes with one C(PUT), or deletes it
+    with O(state=absent).
+  - Settles which C(glrt-) runner authentication token the hosts must carry. A token some host already
+    holds (O(known_tokens)) is checked the way gitlab-runner checks it, with C(POST /runners/verify) and that
+    host's system id, and kept when GitLab accepts it for this runner. Otherwise the token of a runner created
+    in this run is returned, or the token of an existing runner is reset.
+  - The runner is found by listing only its owner's runners of O(runner_type) and matching the description
+    exactly, then reading each match once to confirm it belongs to this owner (GitLab's group and project lists
+    also show runners of ancestor groups). Two runners with the description in one owner make the module fail
+    and name both ids; it never guesses.
+  - The create call is never re-sent blindly. When its answer is lost (timeout, dropped connection, 5xx), the
+    module looks the runner up again; if GitLab did create it, its token is reset to recover one instead of
+    creating a duplicate.
+author:
+  - runnerops maintainers (@runnerops)
+extends_documentation_fragment:
+  - runnerops.gitlab._gitlab
+  - runnerops.gitlab._attributes
+  - runnerops.gitlab._attributes.ACTIONGROUP_GITLAB
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the current state once and reports what would change, making no call that changes anything.
+      - A new token cannot be returned in check mode, because only creating or resetting makes one. RV(token) is
+        V(null) and RV(token_source) says what a real run would do (V(would_create), V(would_reset)).
+      - Known tokens are not checked in check mode, because checking one contacts GitLab as the runner would and
+        records a runner manager; RV(token_source) is then V(would_verify), and a reset that the check would lead
+        to is not predicted.
+  diff_mode:
+    support: full
+    details:
+      - RV(diff.before) and RV(diff.after) hold the runner's attributes, never a token.
+  idempotent:
+    support: full
+    details:
+      - A second run with the same arguments changes nothing, provided O(known_tokens) holds the token the first
+        run returned (or O(known_tokens) is not given). With O(token_reset=always) every run resets the token.
+options:
+  name:
+    description:
+      - The runner's name, written as its description. It identifies the runner within its owner.
+    type: str
+    required: true
+  runner_type:
+    description:
+      - The kind of runner, which decides its owner.
+      - V(instance_type) runners belong to the instance and need an administrator's token.
+      - V(group_type) runners belong to O(group) and need the Owner role on it.
+      - V(project_type) runners belong to O(project) and need the Maintainer or Owner role on it.
+    type: str
+    required: true
+    choices: [instance_type, group_type, project_type]
+  group:
+    description:
+      - The group that owns a V(group_type) runner, as its full path (for example V(platform/ci)) or numeric id.
+      - Paths are resolved to the numeric id GitLab's runner API needs.
+    type: str
+  project:
+    description:
+      - The project that owns a V(project_type) runner, as its full path (for example V(platform/ci/app)) or
+        numeric id.
+    type: str
+  id:
+    description:
+      - Pin an existing runner by its id instead of finding it by O(name). One C(GET) reads it.
+      - The pinned runner must have O(runner_type) and belong to O(group) or O(project); GitLab cannot change a
+        runner's type or owner in place, so the module fails when they differ.
+      - A description that differs from O(name) is updated, which renames the runner.
+      - With O(state=present) the runner must exist; the module does not create a runner with a chosen id.
+    type: int
+  tags:
+    description:
+      - The runner's tags. Order and repeats do not matter. At most 50.
+      - Not set means the tags are not managed.
+    type: list
+    elements: str
+  run_untagged:
+    description:
+      - Whether the runner picks jobs that have no tags. GitLab refuses V(false) for a runner without tags.
+      - Not set means not managed (GitLab creates runners with V(true)).
+    type: bool
+  locked:
+    description:
+      - Whether a project runner is locked to its current projects.
+      - Not set means not managed (GitLab creates runners with V(false)).
+    type: bool
+  access_level:
+    description:
+      - V(ref_protected) runs only jobs of protected branches and tags; V(not_protected) runs all.
+      - Not set means not managed (GitLab creates runners with V(not_protected)).
+    type: str
+    choices: [not_protected, ref_protected]
+  maximum_timeout:
+    description:
+      - Longest time in seconds a job may run on this runner. At least V(600) (GitLab's minimum).
+      - Not set means not managed.
+    type: int
+  paused:
+    description:
+      - Whether the runner is paused (takes no new jobs).
+      - Not set means not managed (GitLab creates runners unpaused).
+    type: bool
+  maintenance_note:
+    description:
+      - Free-form note for whoever maintains the runner, at most 1024 characters.
+      - Not set means not managed.
+    type: str
+  state:
+    description:
+      - V(present) makes the runner exist as declared.
+      - V(absent) deletes it with C(DELETE /runners/:id), together with all its runner managers. Deleting a
+        runner that is already gone is not a change.
+    type: str
+    choices: [present, absent]
+    default: present
+  known_tokens:
+    description:
+      - The runner tokens hosts hold for this runner, each with the system id of the host that holds it (as
+        found in its C(config.toml) and C(.runner_system_id), for example by M(runnerops.gitlab.runner_config_info)).
+      - Each distinct token is checked once with C(POST /runners/verify) and its holder's O(known_tokens[].system_id);
+        a token is valid only when GitLab answers with this runner's id. The first valid one is returned with
+        RV(token_source=existing).
+      - When none is valid (or the list is empty) and the runner already existed, its token is reset, unless
+        O(token_reset=never).
+      - Not set means the module does not settle a token for a runner that already exists; RV(token) is then
+        V(null) unless the runner was created in this run or O(token_reset=always).
+    type: list
+    elements: dict
+    suboptions:
+      token:
+        description:
+          - A runner authentication token a host holds.
+        type: str
+        required: true
+      system_id:
+        description:
+          - The system id of the host holding O(known_tokens[].token). A token is never checked without one,
+            because checking records a runner manager under the system id sent.
+        type: str
+        required: true
+  token_reset:
+    description:
+      - When to reset the token of a runner that already exists.
+      - V(if_no_valid_token) resets it when O(known_tokens) is given and none of them is valid.
+      - V(always) resets it on every run (rotation); the old token stops working at once, so every host must get
+        the new one.
+      - V(never) never resets; the module fails when O(known_tokens) is given and none of them is valid.
+    type: str
+    choices: [if_no_valid_token, always, never]
+    default: if_no_valid_token
+  preflight:
+    description:
+      - Before any other call, read the token's scopes and GitLab's version and fail when a scope this run needs
+        is missing, so nothing is half done. It costs two API calls.
+      - A play that already checked (for example with O(runnerops.gitlab.gitlab_runner_info#module:check_scopes))
+        can switch it off.
+    type: bool
+    default: true
+notes:
+  - "Scopes: finding runners needs C(read_api) or C(api); creating needs C(create_runner) or C(api); updating,
+    resetting the token and deleting need C(manage_runner) (GitLab 17.1 or later) or C(api). The least-privilege
+    set C(read_api) + C(create_runner) creates and finds runners."
+  - "The returned RV(token) is a secret. Register the result of this module in a task with C(no_log: true)."
+  - API calls for a runner that is already as declared, with O(preflight=false) and no O(known_tokens) - one to
+    resolve the group or project, one to list its runners of the type, one to read the match.
+seealso:
+  - module: runnerops.gitlab.gitlab_runner_info
+  - name: GitLab runners API
+    description: The REST endpoints this module uses.
+    link: https://docs.gitlab.com/api/runners/
+"""
+
+EXAMPLES = r"""
+- name: Ensure the group runner exists and get a token the hosts can use
+  runnerops.gitlab.gitlab_runner_create:
+    api_url: https://gitlab.example.com
+    api_token: "{{ vault_gitlab_token }}"
+    name: docker-linux
+    runner_type: group_type
+    group: platform/ci
+    tags: [docker, linux]
+    run_untagged: false
+    maximum_timeout: 3600
+    known_tokens:
+      - token: "{{ hostvars['ci-1'].runner_token }}"
+        system_id: "{{ hostvars['ci-1'].runner_system_id }}"
+  register: docker_linux
+  no_log: true
+
+- name: Rotate the token of an instance runner
+  runnerops.gitlab.gitlab_runner_create:
+    name: shared-small
+    runner_type: instance_type
+    token_reset: always
+  register: shared_small
+  no_log: true
+
+- name: Delete a project runner
+  runnerops.gitlab.gitlab_runner_create:
+    name: legacy-shell
+    runner_type: project_type
+    project: platform/ci/app
+    state: absent
+"""
+
+RETURN = r"""
+runner:
+  description:
+    - The runner as it is after the run (in check mode, as it would be). V(null) with O(state=absent).
+    - In check mode, a runner that would be created has RV(runner.id=null).
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: The runner's id.
+      type: int
+      sample: 42
+    description:
+      description: The runner's description, its O(name).
+      type: str
+      sample: docker-linux
+    runner_type:
+      description: V(instance_type), V(group_type) or V(project_type).
+      type: str
+      sample: group_type
+    tags:
+      description: The runner's tags, sorted.
+      type: list
+      elements: str
+      sample: [docker, linux]
+    run_untagged:
+      description: Whether it picks untagged jobs.
+      type: bool
+      sample: false
+    locked:
+      description: Whether it is locked to its projects.
+      type: bool
+      sample: false
+    access_level:
+      description: V(not_protected) or V(ref_protected).
+      type: str
+      sample: not_protected
+    maximum_timeout:
+      description: Longest job time in seconds, or V(null) for no limit.
+      type: int
+      sample: 3600
+    paused:
+      description: Whether it is paused.
+      type: bool
+      sample: false
+    maintenance_note:
+      description: The maintenance note, or V(null). GitLab shows it only to users who may change the runner.
+      type: str
+      sample: null
+    owner:
+      description: Who owns the runner.
+      type: dict
+      contains:
+        type:
+          description: V(instance), V(group) or V(project).
+          type: str
+          sample: group
+        id:
+          description: Numeric id of the group or project; V(null) for the instance.
+          type: int
+          sample: 7
+        path:
+          description: Full path of the group or project; V(null) for the instance.
+          type: str
+          sample: platform/ci
+token:
+  description:
+    - "The runner authentication token (C(glrt-...)) the hosts must carry. B(Sensitive) - register the result
+      with C(no_log: true)."
+    - V(null) in check mode, with O(state=absent), and when O(known_tokens) is not given for a runner that already
+      existed.
+  returned: always
+  type: str
+  sample: glrt-t2_xxxxxxxxxxxxxxxxxxxx
+token_expires_at:
+  description: When RV(token) expires (ISO 8601), or V(null) when it does not expire or no token is returned.
+  returned: always
+  type: str
+  sample: "2026-09-27T21:05:03.203Z"
+token_source:
+  description:
+    - Where RV(token) comes from. V(created) - the runner was created in this run. V(existing) - a token from
+      O(known_tokens) that GitLab accepts for this runner. V(reset) - the token was reset in this run.
+    - In check mode V(would_create), V(would_reset) or V(would_verify) (known tokens would be checked).
+    - V(null) when no token is returned.
+  returned: always
+  type: str
+  sample: existing
+diff:
+  description: The runner's attributes before and after (empty when it does not exist). Never holds a token.
+  returned: in diff mode
+  type: dict
+  contains:
+    before:
+      description: Attributes before the run.
+      type: dict
+    after:
+      description: Attributes after the run.
+      type: dict
+"""
+
+from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._module import GitLabModule
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runners import (
+    ACCESS_LEVELS,
+    RUNNER_TYPES,
+    TOKEN_RESET_CHOICES,
+    DesiredRunner,
+    RunnerEnsurer,
+)
+
+
+def argument_spec():
+    return {
+        "name": {"type": "str", "required": True},
+        "runner_type": {"type": "str", "required": True, "choices": list(RUNNER_TYPES)},
+        "group": {"type": "str"},
+        "project": {"type": "str"},
+        "id": {"type": "int"},
+        "tags": {"type": "list", "elements": "str"},
+        "run_untagged": {"type": "bool"},
+        "locked": {"type": "bool"},
+        "access_level": {"type": "str", "choices": list(ACCESS_LEVELS)},
+        "maximum_timeout": {"type": "int"},
+        "paused": {"type": "bool"},
+        "maintenance_note": {"type": "str"},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+        "known_tokens": {
+            "type": "list",
+            "elements": "dict",
+            # The secret inside is each entry's token, marked no_log below.
+            "no_log": False,
+            "options": {
+                "token": {"type": "str", "required": True, "no_log": True},
+                "system_id": {"type": "str", "required": True},
+            },
+        },
+        "token_reset": {"type": "str", "default": "if_no_valid_token", "choices": list(TOKEN_RESET_CHOICES),
+                        "no_log": False},
+        "preflight": {"type": "bool", "default": True},
+    }
+
+
+def main():
+    module = GitLabModule(
+        argument_spec=argument_spec(),
+        supports_check_mode=True,
+        mutually_exclusive=[("group", "project")],
+        required_if=[("runner_type", "group_type", ("group",)), ("runner_type", "project_type", ("project",))],
+    )
+    try:
+        desired = DesiredRunner.from_params(module.params)
+    except RunnerOpsError as error:
+        module.fail_from(error, changed=False)
+    client = module.gitlab_client()
+    ensurer = RunnerEnsurer(client, desired, check_mode=module.check_mode, run_preflight=module.params["preflight"])
+    try:
+        result = ensurer.run()
+    except RunnerOpsError as error:
+        for warning in ensurer.warnings:
+            module.warn(warning)
+        module.fail_from(error, changed=ensurer.changed)
+    for warning in ensurer.warnings:
+        module.warn(warning)
+    if result["token"] is not None:
+        # A valid known token is this module's documented output; without this, Ansible would mask it
+        # because it also came in as a no_log option. The task registering it is no_log instead.
+        module.no_log_values.discard(result["token"])
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
