@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - exercised through missing_required_lib
     TomlParseError = AoT = Comment = InlineTable = Table = Whitespace = None
     TOMLKIT_IMPORT_ERROR = traceback.format_exc()
 
-MIN_TOMLKIT = (0, 12, 0)
+MIN_TOMLKIT = (0, 11, 7)
 
 DEFAULT_PATH = "/etc/gitlab-runner/config.toml"
 SYSTEM_ID_FILE = ".runner_system_id"

@@ -36,7 +36,7 @@ notes:
     sees them as one runner manager. Compare RV(system_id) across hosts to find them.
   - Reading C(/etc/gitlab-runner) usually needs C(become).
 requirements:
-  - tomlkit >= 0.12.0
+  - tomlkit >= 0.11.7
 seealso:
   - module: runnerops.gitlab.runner_config_sync
   - module: runnerops.gitlab.gitlab_runner_create
@@ -152,7 +152,7 @@ def main():
     )
     problem = tomlkit_problem()
     if problem:
-        module.fail_json(msg=f"{missing_required_lib('tomlkit>=0.12.0')} ({problem})", exception=TOMLKIT_IMPORT_ERROR)
+        module.fail_json(msg=f"{missing_required_lib('tomlkit>=0.11.7')} ({problem})", exception=TOMLKIT_IMPORT_ERROR)
     try:
         result = describe_config(module.params["path"])
     except RunnerOpsError as error:

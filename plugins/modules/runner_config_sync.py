@@ -210,7 +210,7 @@ notes:
   - Keys that gitlab-runner writes on its own (zero values, C(MaxUploadedArchiveSize), empty cache tables) are
     not declared and so are kept.
 requirements:
-  - tomlkit >= 0.12.0
+  - tomlkit >= 0.11.7
 seealso:
   - module: runnerops.gitlab.runner_config_info
   - module: runnerops.gitlab.gitlab_runner_create
@@ -379,7 +379,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
     problem = tomlkit_problem()
     if problem:
-        module.fail_json(msg=f"{missing_required_lib('tomlkit>=0.12.0')} ({problem})", exception=TOMLKIT_IMPORT_ERROR)
+        module.fail_json(msg=f"{missing_required_lib('tomlkit>=0.11.7')} ({problem})", exception=TOMLKIT_IMPORT_ERROR)
     params = module.params
     path = params["path"]
 
