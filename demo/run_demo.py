@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`make demo`: the role through playbooks/site.yml on three local hosts against the GitLab API simulator.
+
+Starts the simulator, converges the fleet, shows what GitLab and each host now hold (tokens redacted),
+runs again to show nothing changes, and stops the simulator.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.gitlab_sim.process import SimProcess  # noqa: E402  (needs the repository on sys.path)
+
+HOSTS = ("runner-01", "runner-02", "runner-03")
+TOKEN = "glpat-demo-fleet-token"
+SECRET = re.compile(r"(glrt-|glpat-)[A-Za-z0-9_.-]+")
+
+
+def redact(text):
+    return SECRET.sub(lambda match: match.group(1) + "<redacted>", text)
+
+
+def collections_path(work):
+    root = work / "collections"
+    link = root / "ansible_collections" / "runnerops" / "gitlab"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(REPO, target_is_directory=True)
+    return root
+
+
+def write_inventory(work):
+    hosts = {}
+    for index, host in enumerate(HOSTS):
+        config_dir = work / host
+        config_dir.mkdir()
+        # Three "hosts" on one machine share its machine id; a real host derives its own system id.
+        (config_dir / ".runner_system_id").write_text(f"s_demo0000000{index}", encoding="ascii")
+        hosts[host] = {"ansible_connection": "local", "gitlab_runner_config_path": str(config_dir / "config.toml"),
+                       "ansible_python_interpreter": sys.executable}
+    group_vars = yaml.safe_load((REPO / "demo" / "group_vars.yml").read_text(encoding="utf-8"))
+    inventory = {"all": {"children": {"gitlab_runners": {"hosts": hosts, "vars": group_vars}}}}
+    path = work / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    return path
+
+
+def run_site(inventory, env, title):
+    print(f"\n===== {title} =====", flush=True)
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+               str(REPO / "playbooks" / "site.yml")]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    print(redact(proc.stdout + proc.stderr))
+    if proc.returncode:
+        sys.exit(f"ansible-playbook failed with exit code {proc.returncode}")
+    return proc.stdout
+
+
+def show_state(sim, work):
+    print("===== What GitLab holds =====")
+    for runner in sim.state()["runners"]:
+        managers = ", ".join(manager["system_id"] for manager in runner.get("managers", [])) or "none yet"
+        print(f"  runner {runner['id']}: {runner['description']} ({runner['runner_type']}), tags "
+              f"{','.join(runner.get('tag_list', []))}; managers: {managers}")
+    for host in HOSTS:
+        print(f"\n===== {host}: config.toml (tokens redacted) =====")
+        print(redact((work / host / "config.toml").read_text(encoding="utf-8")))
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="runnerops-demo-") as tmp, \
+            SimProcess(REPO / "demo" / "seed.yml") as sim:
+        work = Path(tmp)
+        print(f"GitLab API simulator at {sim.url}")
+        env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
+        env.update({"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": TOKEN, "ANSIBLE_NOCOLOR": "1",
+                    "ANSIBLE_COLLECTIONS_PATH": str(collections_path(work)), "ANSIBLE_HOME": str(work / "home"),
+                    "ANSIBLE_LOCALHOST_WARNING": "false"})
+        inventory = write_inventory(work)
+        run_site(inventory, env, "First run: create runners, write config.toml")
+        show_state(sim, work)
+        sim.clear_requests()
+        second = run_site(inventory, env, "Second run: nothing to change")
+        calls = sim.requests()
+        writes = [call for call in calls if call["method"] != "GET" and not call["path"].endswith("/verify")]
+        print(f"API calls on the second run: {len(calls)}, of which writes: {len(writes)}")
+        if re.search(r"changed=[1-9]", second) or writes:
+            sys.exit("the second run changed something")
+
+
+if __name__ == "__main__":
+    main()

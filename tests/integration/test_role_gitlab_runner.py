@@ -1,0 +1,175 @@
+# Copyright (c) runnerops.gitlab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The gitlab_runner role through playbooks/site.yml on three local hosts against the simulator."""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+SITE = REPO_ROOT / "playbooks" / "site.yml"
+PAT = "glpat-fleet-owner-0000000000"
+HOSTS = ("runner-a", "runner-b", "runner-c")
+
+SEED = {
+    "settings": {"version": "17.11.1-ee"},
+    "users": [{"username": "alice", "tokens": [{"token": PAT, "scopes": ["api"], "name": "fleet"}]}],
+    "groups": [{"path": "platform", "members": {"alice": "owner"}}],
+    "projects": [{"path": "platform/app"}],
+}
+
+DEFINITIONS = (
+    {"name": "shared-docker", "runner_type": "group_type", "group": "platform", "tags": ["docker", "linux"],
+     "run_untagged": False, "executor": "docker",
+     "settings": {"docker": {"image": "alpine:3.20", "privileged": False}}},
+    {"name": "build", "runner_type": "project_type", "project": "platform/app", "tags": ["build"],
+     "per_host": True},
+)
+
+
+def inventory(tmp_path, definitions, **extra):
+    hosts = {}
+    for index, host in enumerate(HOSTS):
+        config_dir = tmp_path / host
+        config_dir.mkdir(exist_ok=True)
+        # Local hosts share this machine's id; give each its own manager identity as a real host has.
+        system_id = config_dir / ".runner_system_id"
+        if not system_id.exists():
+            system_id.write_text(f"s_00000000000{index}", encoding="ascii")
+        hosts[host] = {"ansible_connection": "local", "gitlab_runner_config_path": str(config_dir / "config.toml")}
+    group_vars = {"gitlab_runner_install_method": "none", "gitlab_runner_manage_service": False,
+                  "gitlab_runner_become": False, "gitlab_runner_runners": list(definitions)}
+    group_vars.update(extra)
+    return {"all": {"children": {"gitlab_runners": {"hosts": hosts, "vars": group_vars}}}}
+
+
+def config(tmp_path, host):
+    return tomllib.loads((tmp_path / host / "config.toml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def fleet(make_sim, ansible_playbook, tmp_path):
+    sim = make_sim(SEED)
+    env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT}
+
+    def run(definitions=None, **kwargs):
+        extra = kwargs.pop("extra", {})
+        return ansible_playbook(SITE, inventory=inventory(tmp_path, definitions or DEFINITIONS, **extra), env=env,
+                                **kwargs)
+
+    return sim, run
+
+
+def test_converge_then_nothing_to_do(fleet, tmp_path):
+    sim, run = fleet
+    first = run()
+    assert first.rc == 0, first.output
+    runners = {runner["description"]: runner for runner in sim.state()["runners"]}
+    assert sorted(runners) == ["build-runner-a", "build-runner-b", "build-runner-c", "shared-docker"]
+    shared = runners["shared-docker"]
+
+    for host in HOSTS:
+        data = config(tmp_path, host)
+        entries = {entry["name"]: entry for entry in data["runners"]}
+        assert sorted(entries) == [f"build-{host}", "shared-docker"]
+        assert entries["shared-docker"]["token"] == shared["token"]
+        assert entries["shared-docker"]["id"] == shared["id"]
+        assert entries["shared-docker"]["docker"] == {"image": "alpine:3.20", "privileged": False}
+        assert entries[f"build-{host}"]["token"] == runners[f"build-{host}"]["token"]
+        assert entries[f"build-{host}"]["url"] == sim.url
+        assert data["concurrent"] == 1
+        assert stat.S_IMODE((tmp_path / host / "config.toml").stat().st_mode) == 0o600
+    # The user sees names, ids and where tokens came from, never a token.
+    assert "shared-docker: runner" in first.output and "token created" in first.output
+    assert "glrt-" not in first.output
+
+    sim.clear_requests()
+    second = run()
+    assert second.rc == 0, second.output
+    assert all(second.changed(host) == 0 for host in HOSTS), second.output
+    writes = [entry for entry in sim.requests() if entry["method"] != "GET" and entry["path"] != "/api/v4/runners/verify"]
+    assert writes == []
+    # One token check per distinct token: one shared token, three per-host tokens.
+    assert len(sim.requests("POST", "/api/v4/runners/verify")) == 4
+
+
+def test_check_mode_creates_nothing(fleet, tmp_path):
+    sim, run = fleet
+    result = run(check=True, diff=True)
+    assert result.rc == 0, result.output
+    assert sim.state()["runners"] == []
+    assert [entry for entry in sim.requests() if entry["method"] != "GET"] == []
+    assert not (tmp_path / "runner-a" / "config.toml").exists()
+    assert "would be added to config.toml once GitLab has created" in result.output
+
+
+def test_token_rotated_on_one_host_reaches_the_others(fleet, tmp_path):
+    sim, run = fleet
+    assert run().rc == 0
+    shared = next(runner for runner in sim.state()["runners"] if runner["description"] == "shared-docker")
+    # runner-a's gitlab-runner rotated the token itself; b and c still carry the old, now dead, one.
+    import requests
+    rotated = requests.post(f"{sim.url}/api/v4/runners/reset_authentication_token",
+                            json={"token": shared["token"]}, timeout=10).json()["token"]
+    path = tmp_path / "runner-a" / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(shared["token"], rotated), encoding="utf-8")
+
+    healed = run()
+    assert healed.rc == 0, healed.output
+    for host in HOSTS:
+        entry = next(e for e in config(tmp_path, host)["runners"] if e["name"] == "shared-docker")
+        assert entry["token"] == rotated
+    assert sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token") == []
+
+
+def test_removed_definition_leaves_hosts_and_gitlab(fleet, tmp_path):
+    sim, run = fleet
+    assert run().rc == 0
+    absent = [dict(DEFINITIONS[0]), dict(DEFINITIONS[1], state="absent")]
+    result = run(absent)
+    assert result.rc == 0, result.output
+    assert [runner["description"] for runner in sim.state()["runners"]] == ["shared-docker"]
+    for host in HOSTS:
+        assert [entry["name"] for entry in config(tmp_path, host)["runners"]] == ["shared-docker"]
+
+
+def test_duplicate_names_fail_before_any_call(fleet):
+    sim, run = fleet
+    result = run([DEFINITIONS[0], DEFINITIONS[0]])
+    assert result.rc != 0
+    assert "shared-docker declared more than once" in result.output
+    assert sim.requests() == []
+
+
+def test_group_runner_without_group_fails_naming_the_field(fleet):
+    sim, run = fleet
+    result = run([{"name": "lost", "runner_type": "group_type"}])
+    assert result.rc != 0
+    assert "gitlab_runner_runners[lost]: runner_type group_type needs group" in result.output
+    assert sim.requests() == []
+
+
+def test_limit_never_resets_a_token_hosts_outside_hold(fleet, tmp_path):
+    sim, run = fleet
+    assert run().rc == 0
+    shared = next(runner for runner in sim.state()["runners"] if runner["description"] == "shared-docker")
+    # runner-c rotated; a run limited to runner-a must take the token from runner-c, not reset it.
+    import requests
+    rotated = requests.post(f"{sim.url}/api/v4/runners/reset_authentication_token",
+                            json={"token": shared["token"]}, timeout=10).json()["token"]
+    path = tmp_path / "runner-c" / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(shared["token"], rotated), encoding="utf-8")
+
+    limited = run(limit="runner-a")
+    assert limited.rc == 0, limited.output
+    assert sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token") == []
+    entry = next(e for e in config(tmp_path, "runner-a")["runners"] if e["name"] == "shared-docker")
+    assert entry["token"] == rotated
+    assert Path(tmp_path / "runner-b" / "config.toml").read_text(encoding="utf-8").count(shared["token"]) == 1
