@@ -173,3 +173,67 @@ def test_limit_never_resets_a_token_hosts_outside_hold(fleet, tmp_path):
     entry = next(e for e in config(tmp_path, "runner-a")["runners"] if e["name"] == "shared-docker")
     assert entry["token"] == rotated
     assert Path(tmp_path / "runner-b" / "config.toml").read_text(encoding="utf-8").count(shared["token"]) == 1
+
+
+def test_definitions_folder_is_merged_like_inline_definitions(fleet, tmp_path):
+    sim, run = fleet
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "global.toml").write_text('concurrent = 6\nlog_format = "json"\n', encoding="utf-8")
+    (folder / "shared-shell.toml").write_text(
+        '# one executor per file\nexecutor = "shell"\nlimit = 2\n\n'
+        '[gitlab]\nrunner_type = "group_type"\ngroup = "platform"\ntags = ["shell"]\n\n'
+        '[custom_build_dir]\nenabled = true\n', encoding="utf-8")
+    first = run([DEFINITIONS[1]], extra={"gitlab_runner_definitions_dir": str(folder)})
+    assert first.rc == 0, first.output
+    shell = next(runner for runner in sim.state()["runners"] if runner["description"] == "shared-shell")
+    assert shell["tag_list"] == ["shell"] and shell["runner_type"] == "group_type"
+    data = config(tmp_path, "runner-b")
+    assert data["concurrent"] == 6 and data["log_format"] == "json"
+    entry = next(e for e in data["runners"] if e["name"] == "shared-shell")
+    assert (entry["executor"], entry["limit"], entry["custom_build_dir"]) == ("shell", 2, {"enabled": True})
+    assert entry["token"] == shell["token"]
+
+    again = run([DEFINITIONS[1]], extra={"gitlab_runner_definitions_dir": str(folder)})
+    assert again.rc == 0 and all(again.changed(host) == 0 for host in HOSTS), again.output
+
+
+def test_malformed_definition_file_names_the_file(fleet, tmp_path):
+    sim, run = fleet
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "broken.toml").write_text('executor = "shell\n', encoding="utf-8")
+    result = run([], extra={"gitlab_runner_definitions_dir": str(folder)})
+    assert result.rc != 0
+    assert "broken.toml is not valid TOML" in result.output
+    assert sim.requests() == []
+
+
+def test_central_rotation_resets_expiring_tokens_once_for_every_host(make_sim, ansible_playbook, tmp_path):
+    sim = make_sim(dict(SEED, settings={"version": "17.11.1-ee", "group_runner_token_expiration_interval": 86400}))
+    env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT}
+    shared_only = [DEFINITIONS[0]]
+
+    def run(rotate_before):
+        extra = {"gitlab_runner_token_rotation": "central", "gitlab_runner_token_rotate_before": rotate_before}
+        return ansible_playbook(SITE, inventory=inventory(tmp_path, shared_only, **extra), env=env)
+
+    assert run(3600).rc == 0
+    created = sim.state()["runners"][0]["token"]
+    for host in HOSTS:
+        entry = config(tmp_path, host)["runners"][0]
+        assert entry["feature_flags"] == {"FF_DISABLE_AUTOMATIC_TOKEN_ROTATION": True}
+        assert entry["token_expires_at"].year > 2000
+
+    # The token expires within 25 hours: one reset, handed to every host in the same run.
+    sim.clear_requests()
+    rotated = run(90000)
+    assert rotated.rc == 0, rotated.output
+    assert len(sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token")) == 1
+    current = sim.state()["runners"][0]["token"]
+    assert current != created
+    assert {config(tmp_path, host)["runners"][0]["token"] for host in HOSTS} == {current}
+
+    # Outside the window nothing happens.
+    quiet = run(3600)
+    assert quiet.rc == 0 and all(quiet.changed(host) == 0 for host in HOSTS), quiet.output
