@@ -237,3 +237,16 @@ def test_central_rotation_resets_expiring_tokens_once_for_every_host(make_sim, a
     # Outside the window nothing happens.
     quiet = run(3600)
     assert quiet.rc == 0 and all(quiet.changed(host) == 0 for host in HOSTS), quiet.output
+
+
+def test_no_secret_in_verbose_diff_output(fleet, tmp_path):
+    sim, run = fleet
+    first = run(verbosity=3, diff=True)
+    assert first.rc == 0, first.output
+    tokens = [runner["token"] for runner in sim.state()["runners"]]
+    assert len(tokens) == 4
+    for secret in tokens + [PAT]:
+        assert secret not in first.output
+    assert "glrt-" not in first.output
+    # Token-carrying tasks are no_log; what happened is still reported.
+    assert "added shared-docker, build-runner-a" in first.output
