@@ -14,7 +14,7 @@ $(PY):
 venv: $(PY)
 	$(PY) -m pip install --quiet -r requirements-test.txt
 
-test: unit sanity lint changelog molecule
+test: unit sanity lint changelog molecule package docs ee
 
 unit: venv
 	$(PY) -m pytest
@@ -40,3 +40,40 @@ clean:
 # Three local hosts converge against the GitLab API simulator, then a second run changes nothing.
 demo: venv
 	$(PY) demo/run_demo.py
+
+# The package as users get it: `ansible-galaxy collection build`, installed offline into a clean
+# collections path outside the checkout. `package` runs the demo playbook from that install, so a file
+# missing from the tarball fails; `docs` lints the documentation and builds the antsibull-docs site from
+# it (any warning fails); `ee` writes the execution environment's build context for the built tarball
+# and checks it.
+PACKAGE_DIR ?= /tmp/runnerops-package
+DOCS_DIR ?= /tmp/runnerops-docs
+EE_DIR ?= /tmp/runnerops-ee
+COLLECTION_VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL := runnerops-gitlab-$(COLLECTION_VERSION).tar.gz
+
+.PHONY: dist package docs ee
+
+dist: venv
+	rm -rf $(PACKAGE_DIR)
+	ANSIBLE_HOME=$(PACKAGE_DIR)/ansible-home $(VENV)/bin/ansible-galaxy collection build --output-path $(PACKAGE_DIR) .
+	ANSIBLE_HOME=$(PACKAGE_DIR)/ansible-home ANSIBLE_COLLECTIONS_PATH=$(PACKAGE_DIR)/collections \
+	  $(VENV)/bin/ansible-galaxy collection install --offline -p $(PACKAGE_DIR)/collections $(PACKAGE_DIR)/$(TARBALL)
+
+package: dist
+	$(PY) demo/run_demo.py --collections-path $(PACKAGE_DIR)/collections
+
+docs: dist
+	$(PY) docs/site/build.py --collections-path $(PACKAGE_DIR)/collections --dest $(DOCS_DIR)
+
+ee: dist
+	rm -rf $(EE_DIR)
+	mkdir -p $(EE_DIR)/dist
+	cp execution-environment.yml requirements.txt bindep.txt $(EE_DIR)/
+	cp $(PACKAGE_DIR)/$(TARBALL) $(EE_DIR)/dist/
+	cd $(EE_DIR) && $(abspath $(VENV))/bin/ansible-builder create --file execution-environment.yml --context context
+	@echo "Every requirement of requirements.txt in the build context, and the tarball:"
+	! grep -v '^ *#' requirements.txt | grep . | grep -vxF -f $(EE_DIR)/context/_build/requirements.txt
+	cmp $(PACKAGE_DIR)/$(TARBALL) $(EE_DIR)/context/_build/collections/$(TARBALL)
+	@echo "The installed package's requirements, as the image build reads them:"
+	$(VENV)/bin/ansible-builder introspect --sanitize $(PACKAGE_DIR)/collections

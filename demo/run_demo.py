@@ -3,10 +3,18 @@
 
 Starts the simulator, converges the fleet, shows what GitLab and each host now hold (tokens redacted),
 runs again to show nothing changes, and stops the simulator.
+
+    python demo/run_demo.py [--collections-path DIR]
+
+By default the collection is this checkout. With ``--collections-path`` (or the environment variable
+``RUNNEROPS_COLLECTIONS_PATH``) it is the one installed in DIR, for example from the built tarball with
+``ansible-galaxy collection install --offline -p DIR runnerops-gitlab-*.tar.gz``, so the demo runs
+exactly what the package holds.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -28,6 +36,14 @@ SECRET = re.compile(r"(glrt-|glpat-)[A-Za-z0-9_.-]+")
 
 def redact(text):
     return SECRET.sub(lambda match: match.group(1) + "<redacted>", text)
+
+
+def installed_collections_path(path):
+    root = Path(path).resolve()
+    manifest = root / "ansible_collections" / "runnerops" / "gitlab" / "MANIFEST.json"
+    if not manifest.is_file():
+        sys.exit(f"{root} holds no installed runnerops.gitlab collection (no {manifest.relative_to(root)})")
+    return root
 
 
 def collections_path(work):
@@ -56,8 +72,8 @@ def write_inventory(work):
 
 def run_site(inventory, env, title):
     print(f"\n===== {title} =====", flush=True)
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
-               str(REPO / "playbooks" / "site.yml")]
+    # The playbook by its collection name: it comes from the collection on ANSIBLE_COLLECTIONS_PATH.
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "runnerops.gitlab.site"]
     proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     print(redact(proc.stdout + proc.stderr))
     if proc.returncode:
@@ -77,13 +93,20 @@ def show_state(sim, work):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collections-path", default=os.environ.get("RUNNEROPS_COLLECTIONS_PATH"),
+                        help="a collections path with runnerops.gitlab installed (default: this checkout)")
+    args = parser.parse_args()
+    installed = installed_collections_path(args.collections_path) if args.collections_path else None
     with tempfile.TemporaryDirectory(prefix="runnerops-demo-") as tmp, \
             SimProcess(REPO / "demo" / "seed.yml") as sim:
         work = Path(tmp)
         print(f"GitLab API simulator at {sim.url}")
+        collections = installed or collections_path(work)
+        print(f"Collection runnerops.gitlab from {collections / 'ansible_collections' / 'runnerops' / 'gitlab'}")
         env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
         env.update({"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": TOKEN, "ANSIBLE_NOCOLOR": "1",
-                    "ANSIBLE_COLLECTIONS_PATH": str(collections_path(work)), "ANSIBLE_HOME": str(work / "home"),
+                    "ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_HOME": str(work / "home"),
                     "ANSIBLE_LOCALHOST_WARNING": "false"})
         inventory = write_inventory(work)
         run_site(inventory, env, "First run: create runners, write config.toml")
