@@ -36,6 +36,11 @@ changelog: venv
 clean:
 	rm -rf $(VENV) $(BUILD_DIR) tests/output .pytest_cache
 
+.PHONY: bench
+# Cost as hosts, runner definitions and the runners GitLab holds grow (benchmarks/README.md). Resumable.
+bench: venv
+	$(PY) benchmarks/fleet.py
+
 .PHONY: demo
 # Three local hosts converge against the GitLab API simulator, then a second run changes nothing.
 demo: venv

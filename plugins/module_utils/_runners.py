@@ -218,12 +218,13 @@ class DesiredRunner:
     """One runner definition, built from module parameters and checked before any API call."""
 
     def __init__(self, name, runner_type, group=None, project=None, runner_id=None, state="present",
-                 attributes=None, known_tokens=None, token_reset="if_no_valid_token"):
+                 attributes=None, known_tokens=None, token_reset="if_no_valid_token", known_id=None):
         self.name = name
         self.runner_type = runner_type
         self.group = group
         self.project = project
         self.runner_id = runner_id
+        self.known_id = known_id
         self.state = state
         self.attributes = dict(attributes or {})
         self.known_tokens = known_tokens
@@ -247,6 +248,7 @@ class DesiredRunner:
             attributes=attributes,
             known_tokens=None if known is None else [(entry["token"], entry["system_id"]) for entry in known],
             token_reset=params.get("token_reset") or "if_no_valid_token",
+            known_id=params.get("known_id"),
         )
         desired.check()
         return desired
@@ -297,6 +299,12 @@ class DesiredRunner:
                  "use runner_type project_type for a project runner, or remove project.")
         if self.runner_id is not None and self.runner_id <= 0:
             fail(f"id {self.runner_id} is not a runner id.", "set id to a positive runner id, or remove it.")
+        if self.known_id is not None and self.runner_id is not None:
+            fail("id and known_id are both set.",
+                 "use id to pin a runner, or known_id to name the runner hosts carry; not both.")
+        if self.known_id is not None and self.known_id <= 0:
+            fail(f"known_id {self.known_id} is not a runner id.",
+                 "set known_id to the positive id hosts carry in config.toml, or remove it.")
         timeout = self.attributes.get("maximum_timeout")
         if timeout is not None and timeout < MINIMUM_TIMEOUT:
             fail(f"maximum_timeout is {timeout} seconds; GitLab needs at least {MINIMUM_TIMEOUT} (10 minutes).",
@@ -368,6 +376,10 @@ class RunnerLookup:
         """A group or project (numeric id or full path) as an ``Owner`` with its numeric id and path."""
         if kind == "instance":
             return Owner("instance")
+        if str(ref).isdigit():
+            # GitLab's runner API takes the numeric id itself; one that does not exist shows as a 404 on the
+            # next call, which names the same fix.
+            return Owner(kind, int(ref))
         action = f"Looking up {kind} {ref!r} for {purpose}"
         if kind == "group":
             path, query = f"/groups/{quote_ref(ref)}", {"with_projects": "false"}
@@ -377,9 +389,7 @@ class RunnerLookup:
             found = self.client.get(action, path, query=query)
         except RunnerOpsError as error:
             if error.status == 404:
-                raise with_fix(error, f"check {kind} {ref!r}: give its full path (for example platform/ci) or "
-                                      f"numeric id, and make sure the token's user is a member of it; GitLab "
-                                      f"answers 404 for a {kind} the user cannot see.") from error
+                raise with_fix(error, owner_not_found_fix(kind, ref)) from error
             if is_insufficient_scope(error):
                 raise with_fix(error, scope_fix("read")) from error
             raise
@@ -410,6 +420,31 @@ class RunnerLookup:
             return self.client.get(action, f"/runners/{runner_id}", missing_ok=True)
         except RunnerOpsError as error:
             raise explain_read_error(error, owner) from error
+
+    def find_known(self, desired):
+        """``(owner, details)`` of the runner hosts carry as ``known_id``, or ``(None, None)``.
+
+        One GET, and no owner lookup: the details name the runner's group or project (id and path), so
+        they prove the owner themselves. The id is only taken when GitLab has it with this definition's
+        description, type and owner; anything else (gone, unreadable, renamed, another owner) is left to
+        ``find``, which lists the owner's runners as if no id were known.
+        """
+        runner_id = desired.known_id
+        action = f"Reading runner {runner_id}, the id hosts carry for {desired.label}"
+        try:
+            details = self.client.get(action, f"/runners/{runner_id}", missing_ok=True)
+        except RunnerOpsError as error:
+            if error.status == 403:
+                return None, None  # not this user's to read: finding it by name says what is wrong
+            raise
+        if not isinstance(details, dict) or details.get("id") != runner_id:
+            return None, None
+        if details.get("description") != desired.name or details.get("runner_type") != desired.runner_type:
+            return None, None
+        owner = owner_in_details(details, desired.owner_kind, desired.owner_ref)
+        if owner is None:
+            return None, None
+        return owner, details
 
     def find(self, desired, owner):
         """The details of the runner this definition means, or None when it does not exist yet.
@@ -442,6 +477,30 @@ class RunnerLookup:
         if len(confirmed) > 1:
             raise ambiguous(desired, owner, [details["id"] for details in confirmed])
         return confirmed[0] if confirmed else None
+
+
+def owner_in_details(details, kind, ref):
+    """The owner ``ref`` (numeric id or full path) names, as the runner's details show it, or None.
+
+    GitLab finds groups and projects by path without regard to case, so paths compare the same way.
+    """
+    if kind == "instance":
+        return Owner("instance") if details.get("runner_type") == "instance_type" else None
+    if kind == "group":
+        candidates = [(group.get("id"), group_path_from_web_url(group.get("web_url")))
+                      for group in details.get("groups") or []]
+    else:
+        candidates = [(project.get("id"), project.get("path_with_namespace"))
+                      for project in details.get("projects") or []]
+    ref = str(ref)
+    for owner_id, path in candidates:
+        if ref.isdigit():
+            matches = owner_id == int(ref)
+        else:
+            matches = path is not None and path.casefold() == ref.casefold()
+        if matches:
+            return Owner(kind, owner_id, path)
+    return None
 
 
 def belongs_to(details, owner):
@@ -486,9 +545,16 @@ def ambiguous(desired, owner, ids):
     )
 
 
+def owner_not_found_fix(kind, ref):
+    return (f"check {kind} {ref!r}: give its full path (for example platform/ci) or numeric id, and make sure the "
+            f"token's user is a member of it; GitLab answers 404 for a {kind} the user cannot see.")
+
+
 def explain_read_error(error, owner):
     if is_insufficient_scope(error):
         return with_fix(error, scope_fix("read"))
+    if error.status == 404 and owner is not None and owner.kind != "instance":
+        return with_fix(error, owner_not_found_fix(owner.kind, owner.path or str(owner.id)))
     if error.status == 403 and owner is not None:
         return with_fix(error, owner.role_fix())
     return error
@@ -542,8 +608,15 @@ class RunnerEnsurer:
         desired = self.desired
         if self.run_preflight:
             self._preflight()
-        owner = self.lookup.resolve_owner(desired.owner_kind, desired.owner_ref, desired.label)
-        current = self.lookup.find(desired, owner)
+        owner = current = None
+        if desired.known_id is not None:
+            owner, current = self.lookup.find_known(desired)
+        if current is None:
+            owner = self.lookup.resolve_owner(desired.owner_kind, desired.owner_ref, desired.label)
+            current = self.lookup.find(desired, owner)
+        if current is not None and owner.path is None and owner.kind != "instance":
+            # An owner given by numeric id: the runner's details name its path.
+            owner = owner_in_details(current, owner.kind, owner.id) or owner
         if desired.state == "absent":
             return self._absent(owner, current)
         if current is None:

@@ -21,6 +21,9 @@ description:
     exactly, then reading each match once to confirm it belongs to this owner (GitLab's group and project lists
     also show runners of ancestor groups). Two runners with the description in one owner make the module fail
     and name both ids; it never guesses.
+  - With O(known_id), the id hosts carry in C(config.toml), one C(GET /runners/:id) replaces the owner lookup and
+    the listing when GitLab has that runner with this description, type and owner; otherwise the module finds the
+    runner by listing as above.
   - The create call is never re-sent blindly. When its answer is lost (timeout, dropped connection, 5xx), the
     module looks the runner up again; if GitLab did create it, its token is reset to recover one instead of
     creating a duplicate.
@@ -67,12 +70,15 @@ options:
   group:
     description:
       - The group that owns a V(group_type) runner, as its full path (for example V(platform/ci)) or numeric id.
-      - Paths are resolved to the numeric id GitLab's runner API needs.
+      - A path is resolved to the numeric id GitLab's runner API needs, which costs one call; a numeric id is used
+        as it is.
     type: str
   project:
     description:
       - The project that owns a V(project_type) runner, as its full path (for example V(platform/ci/app)) or
         numeric id.
+      - A path is resolved to the numeric id GitLab's runner API needs, which costs one call; a numeric id is used
+        as it is.
     type: str
   id:
     description:
@@ -81,6 +87,21 @@ options:
         runner's type or owner in place, so the module fails when they differ.
       - A description that differs from O(name) is updated, which renames the runner.
       - With O(state=present) the runner must exist; the module does not create a runner with a chosen id.
+      - Mutually exclusive with O(known_id).
+    type: int
+  known_id:
+    description:
+      - The runner id the hosts carry for this runner in C(config.toml) (the C(id) of its C([[runners]]) entry, as
+        M(runnerops.gitlab.runner_config_info) returns it), when they all carry the same one.
+      - Unlike O(id), it is a hint, never trusted alone. One C(GET /runners/:id) reads the runner, and it is taken
+        only when its description is O(name), its type is O(runner_type) and it belongs to O(group) or O(project)
+        (as their id or full path). Then neither the owner lookup nor the listing is needed, so a runner that is
+        already as declared costs one call (plus one C(POST /runners/verify) per distinct known token).
+      - When the runner is gone, cannot be read, or has another description, type or owner, the module finds the
+        runner by name as if O(known_id) were not given (and creates it when it is missing).
+      - Two runners with the description in one owner are only detected when the module lists; a valid
+        O(known_id) names the runner the hosts use, so the module keeps to that one.
+      - Mutually exclusive with O(id).
     type: int
   tags:
     description:
@@ -176,7 +197,8 @@ notes:
     set C(read_api) + C(create_runner) creates and finds runners."
   - "The returned RV(token) is a secret. Register the result of this module in a task with C(no_log: true)."
   - API calls for a runner that is already as declared, with O(preflight=false) and no O(known_tokens) - one to
-    resolve the group or project, one to list its runners of the type, one to read the match.
+    resolve the group or project (none when it is given as a numeric id), one to list its runners of the type (one per 100 runners of that type the owner
+    lists), one to read the match. With a valid O(known_id) - one. Each distinct known token adds one check.
 seealso:
   - module: runnerops.gitlab.gitlab_runner_info
   - name: GitLab runners API
@@ -279,7 +301,10 @@ runner:
           type: int
           sample: 7
         path:
-          description: Full path of the group or project; V(null) for the instance.
+          description:
+            - Full path of the group or project; V(null) for the instance.
+            - Also V(null) when O(group) or O(project) was given as a numeric id and the runner was just created
+              (GitLab's answer to the create call does not name it).
           type: str
           sample: platform/ci
 token:
@@ -336,6 +361,7 @@ def argument_spec():
         "group": {"type": "str"},
         "project": {"type": "str"},
         "id": {"type": "int"},
+        "known_id": {"type": "int"},
         "tags": {"type": "list", "elements": "str"},
         "run_untagged": {"type": "bool"},
         "locked": {"type": "bool"},
@@ -364,7 +390,7 @@ def main():
     module = GitLabModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
-        mutually_exclusive=[("group", "project")],
+        mutually_exclusive=[("group", "project"), ("id", "known_id")],
         required_if=[("runner_type", "group_type", ("group",)), ("runner_type", "project_type", ("project",))],
     )
     try:

@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import tomllib
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import REPO_ROOT
 
@@ -115,7 +117,6 @@ def test_token_rotated_on_one_host_reaches_the_others(fleet, tmp_path):
     assert run().rc == 0
     shared = next(runner for runner in sim.state()["runners"] if runner["description"] == "shared-docker")
     # runner-a's gitlab-runner rotated the token itself; b and c still carry the old, now dead, one.
-    import requests
     rotated = requests.post(f"{sim.url}/api/v4/runners/reset_authentication_token",
                             json={"token": shared["token"]}, timeout=10).json()["token"]
     path = tmp_path / "runner-a" / "config.toml"
@@ -161,7 +162,6 @@ def test_limit_never_resets_a_token_hosts_outside_hold(fleet, tmp_path):
     assert run().rc == 0
     shared = next(runner for runner in sim.state()["runners"] if runner["description"] == "shared-docker")
     # runner-c rotated; a run limited to runner-a must take the token from runner-c, not reset it.
-    import requests
     rotated = requests.post(f"{sim.url}/api/v4/runners/reset_authentication_token",
                             json={"token": shared["token"]}, timeout=10).json()["token"]
     path = tmp_path / "runner-c" / "config.toml"
@@ -250,3 +250,47 @@ def test_no_secret_in_verbose_diff_output(fleet, tmp_path):
     assert "glrt-" not in first.output
     # Token-carrying tasks are no_log; what happened is still reported.
     assert "added shared-docker, build-runner-a" in first.output
+
+
+def test_rerun_reads_each_runner_by_the_id_its_hosts_carry(fleet):
+    sim, run = fleet
+    assert run().rc == 0
+    sim.clear_requests()
+    again = run()
+    assert again.rc == 0, again.output
+    calls = sorted((entry["method"], re.sub(r"/\d+$", "/:id", entry["path"])) for entry in sim.requests())
+    # The preflight, then one read and one token check per runner (one shared, three per host): no group or
+    # project lookup and no listing.
+    assert calls == sorted([("GET", "/api/v4/personal_access_tokens/self"), ("GET", "/api/v4/version")]
+                           + [("GET", "/api/v4/runners/:id")] * 4 + [("POST", "/api/v4/runners/verify")] * 4)
+
+
+def test_runner_deleted_in_gitlab_is_made_again_though_hosts_carry_its_id(fleet, tmp_path):
+    sim, run = fleet
+    assert run().rc == 0
+    old = next(runner for runner in sim.state()["runners"] if runner["description"] == "shared-docker")
+    requests.delete(f"{sim.url}/api/v4/runners/{old['id']}", headers={"PRIVATE-TOKEN": PAT},
+                    timeout=10).raise_for_status()
+
+    sim.clear_requests()
+    healed = run()
+    assert healed.rc == 0, healed.output
+    new = next(runner for runner in sim.state()["runners"] if runner["description"] == "shared-docker")
+    assert new["id"] != old["id"]
+    assert len(sim.requests("POST", "/api/v4/user/runners")) == 1
+    for host in HOSTS:
+        entry = next(e for e in config(tmp_path, host)["runners"] if e["name"] == "shared-docker")
+        assert (entry["id"], entry["token"]) == (new["id"], new["token"])
+
+    # Hosts that disagree on the id: the runner is found by name again and the odd host is corrected.
+    path = tmp_path / "runner-b" / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(f"id = {new['id']}\n", "id = 999999\n", 1),
+                    encoding="utf-8")
+    sim.clear_requests()
+    corrected = run()
+    assert corrected.rc == 0, corrected.output
+    assert len(sim.requests("GET", "/api/v4/groups/platform/runners")) + \
+        len(sim.requests("GET", r"/api/v4/groups/\d+/runners")) == 1
+    assert [entry for entry in sim.requests() if entry["method"] != "GET" and not entry["path"].endswith("/verify")] == []
+    assert next(e for e in config(tmp_path, "runner-b")["runners"] if e["name"] == "shared-docker")["id"] == new["id"]
+    assert [host for host in HOSTS if corrected.changed(host)] == ["runner-b"]

@@ -285,6 +285,31 @@ def test_unknown_group_names_it_and_says_how_to_fix():
     assert "member" in caught.value.fix
 
 
+def test_numeric_group_is_used_without_a_lookup_and_its_path_read_from_the_runner():
+    fake = FakeClient().on("LIST", "/groups/7/runners", [listed(2)]).on("GET", "/runners/2", details(2))
+    result = ensure(fake, group="7")
+    assert [(c["method"], c["path"]) for c in fake.calls] == [("LIST", "/groups/7/runners"), ("GET", "/runners/2")]
+    assert result["runner"]["owner"] == {"type": "group", "id": 7, "path": "platform/ci"}
+
+
+def test_numeric_group_creates_with_that_id_in_two_calls():
+    fake = FakeClient().on("LIST", "/groups/7/runners", [])
+    fake.on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_new", "token_expires_at": None})
+    result = ensure(fake, group="7")
+    assert [(c["method"], c["path"]) for c in fake.calls] == [("LIST", "/groups/7/runners"), ("POST", "/user/runners")]
+    assert fake.writes()[0]["data"]["group_id"] == 7
+    assert result["runner"]["owner"] == {"type": "group", "id": 7, "path": None}
+
+
+def test_numeric_group_that_does_not_exist_names_it_and_writes_nothing():
+    fake = FakeClient().on("LIST", "/groups/70/runners", GitLabAnswer(404, {"message": "404 Group Not Found"}))
+    with pytest.raises(RunnerOpsError) as caught:
+        ensure(fake, group="70")
+    assert "Listing the runners of group 70 for runner 'docker' failed: GitLab answered 404" in str(caught.value)
+    assert "check group '70'" in caught.value.fix and "member" in caught.value.fix
+    assert fake.writes() == []
+
+
 # ---------------------------------------------------------------------- creating
 
 
@@ -571,3 +596,99 @@ def test_reader_says_when_gitlab_has_no_managers_endpoint_and_asks_once():
     assert [r["managers"] for r in runners] == [None, None]
     assert len([c for c in fake.calls if c["path"].endswith("/managers")]) == 1
     assert "GitLab 16.11.0-ee has no REST endpoint for runner managers" in reader.warnings[0]
+
+
+# ---------------------------------------------------------------------- the id hosts carry
+
+
+def known_fake(runner):
+    """Only the runner read is scripted: an owner lookup or a listing would be an unexpected call."""
+    return FakeClient().on("GET", f"/runners/{runner['id']}", runner)
+
+
+def test_known_id_as_declared_costs_one_read_and_one_check_per_token():
+    fake = known_fake(details(2))
+    fake.on("POST", "/runners/verify", verify_answer(2, "glrt-good"))
+    result = ensure(fake, known_id=2, tags=["docker", "linux"], known_tokens=tokens(("glrt-good", "s_a"),
+                                                                                    ("glrt-good", "s_b")))
+    assert [(c["method"], c["path"]) for c in fake.calls] == [("GET", "/runners/2"), ("POST", "/runners/verify")]
+    assert (result["changed"], result["token"], result["token_source"]) == (False, "glrt-good", "existing")
+    assert result["runner"]["owner"] == {"type": "group", "id": 7, "path": "platform/ci"}
+
+
+@pytest.mark.parametrize("group", ["platform/ci", "Platform/CI", "7"])
+def test_known_id_owner_is_proved_by_path_or_id_from_the_details(group):
+    fake = known_fake(details(2))
+    result = ensure(fake, known_id=2, group=group)
+    assert fake.count() == 1
+    assert result["runner"]["id"] == 2 and result["changed"] is False
+
+
+def test_known_id_of_a_project_runner_is_proved_by_the_project_path():
+    project = {"id": 11, "path_with_namespace": "platform/ci/app"}
+    fake = known_fake(details(6, runner_type="project_type", groups=[], projects=[project]))
+    result = ensure(fake, known_id=6, runner_type="project_type", group=None, project="platform/ci/app")
+    assert fake.count() == 1
+    assert result["runner"]["owner"] == {"type": "project", "id": 11, "path": "platform/ci/app"}
+
+
+@pytest.mark.parametrize("hinted", [
+    details(4, "docker-old"),
+    details(4, group=PARENT),
+    details(4, runner_type="instance_type", groups=[]),
+], ids=["renamed", "ancestor-group", "instance-runner"])
+def test_known_id_that_is_not_this_runner_falls_back_to_finding_by_name(hinted):
+    fake = group_fake(runners=[listed(2)], runner_details=[details(2)])
+    fake.on("GET", "/runners/4", hinted)
+    result = ensure(fake, known_id=4)
+    assert [(c["method"], c["path"]) for c in fake.calls] == [
+        ("GET", "/runners/4"), ("GET", "/groups/platform%2Fci"), ("LIST", "/groups/7/runners"), ("GET", "/runners/2")]
+    assert result["runner"]["id"] == 2
+    assert fake.writes() == []
+
+
+@pytest.mark.parametrize("answer", [GitLabAnswer(404, {"message": "404 Runner Not Found"}),
+                                    GitLabAnswer(403, {"message": "403 Forbidden"})])
+def test_known_id_gone_or_unreadable_finds_by_name_and_creates_when_missing(answer):
+    fake = group_fake().on("GET", "/runners/9", answer)
+    fake.on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_new", "token_expires_at": None})
+    result = ensure(fake, known_id=9, known_tokens=tokens(("glrt-dead", "s_a")))
+    assert [c["path"] for c in fake.writes()] == ["/user/runners"]
+    assert (result["token"], result["token_source"], result["runner"]["id"]) == ("glrt-t2_new", "created", 31)
+
+
+def test_known_id_fallback_still_refuses_two_runners_with_the_name():
+    fake = group_fake(runners=[listed(12), listed(9)], runner_details=[details(12), details(9)])
+    fake.on("GET", "/runners/5", GitLabAnswer(404, {"message": "404 Runner Not Found"}))
+    with pytest.raises(RunnerOpsError) as caught:
+        ensure(fake, known_id=5)
+    assert "ids 9, 12" in str(caught.value)
+
+
+def test_known_id_read_failing_on_the_server_is_not_taken_for_a_missing_runner():
+    fake = FakeClient().on("GET", "/runners/2", GitLabAnswer(503, {"message": "503 Service Unavailable"}))
+    with pytest.raises(RunnerOpsError) as caught:
+        ensure(fake, known_id=2)
+    assert caught.value.status == 503
+    assert fake.writes() == []
+
+
+def test_known_id_in_check_mode_reads_once_and_predicts_the_update():
+    fake = known_fake(details(2))
+    result = ensure(fake, check_mode=True, known_id=2, paused=True, known_tokens=tokens(("glrt-a", "s_a")))
+    assert fake.count() == 1 and fake.writes() == []
+    assert result["changed"] is True and result["diff"]["after"]["paused"] is True
+    assert result["token_source"] == "would_verify"
+
+
+def test_known_id_of_a_runner_to_delete_is_read_then_deleted():
+    fake = known_fake(details(2)).on("DELETE", "/runners/2", None)
+    result = ensure(fake, known_id=2, state="absent")
+    assert [(c["method"], c["path"]) for c in fake.calls] == [("GET", "/runners/2"), ("DELETE", "/runners/2")]
+    assert result["changed"] is True
+
+
+def test_known_id_and_a_pinned_id_are_refused_together():
+    with pytest.raises(RunnerOpsError) as caught:
+        desired(id=2, known_id=2)
+    assert "id and known_id are both set" in str(caught.value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 
 from ansible_collections.runnerops.gitlab.plugins.modules import gitlab_runner_create
 
@@ -115,3 +116,33 @@ def test_lost_create_answer_warns_and_recovers_one_runner(sim, run_module):
     assert result["token"] == runners[0]["token"]
     assert any("was lost (the connection to GitLab failed before its answer arrived)" in warning
                for warning in warning_texts(result))
+
+
+def test_known_id_costs_one_read_and_one_check_then_a_stale_id_is_recreated(sim, run_module):
+    gitlab = sim()
+    created = run_module(gitlab_runner_create, args(gitlab, tags=["docker"]))
+    runner_id = created["runner"]["id"]
+    known = [{"token": created["token"], "system_id": "s_0123456789ab"}]
+
+    gitlab.clear_requests()
+    again = run_module(gitlab_runner_create, args(gitlab, tags=["docker"], known_id=runner_id, known_tokens=known))
+    assert (again["changed"], again["token_source"], again["runner"]["id"]) == (False, "existing", runner_id)
+    assert again["runner"]["owner"] == {"type": "group", "id": created["runner"]["owner"]["id"], "path": "platform/ci"}
+    assert [(r["method"], r["path"]) for r in gitlab.requests()] == [
+        ("GET", f"/api/v4/runners/{runner_id}"), ("POST", "/api/v4/runners/verify")]
+
+    # Deleted in GitLab while the hosts still carry its id and token: found missing by name, made again.
+    requests.delete(f"{gitlab.url}/api/v4/runners/{runner_id}", headers={"PRIVATE-TOKEN": TOKEN},
+                    timeout=10).raise_for_status()
+    remade = run_module(gitlab_runner_create, args(gitlab, tags=["docker"], known_id=runner_id, known_tokens=known))
+    assert remade["changed"] is True and remade["token_source"] == "created"
+    assert remade["runner"]["id"] != runner_id
+    assert [r["description"] for r in gitlab.state()["runners"]] == ["docker"]
+
+
+def test_pinned_id_and_known_id_are_mutually_exclusive(sim, run_module):
+    gitlab = sim()
+    result = run_module(gitlab_runner_create, args(gitlab, id=3, known_id=3))
+    assert result["failed"] is True
+    assert "parameters are mutually exclusive: id|known_id" in result["msg"]
+    assert gitlab.requests() == []
