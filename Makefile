@@ -16,8 +16,10 @@ venv: $(PY)
 
 test: unit sanity lint changelog molecule package docs ee
 
+# One worker per CPU (PYTEST_WORKERS=0 runs everything in one process).
+PYTEST_WORKERS ?= auto
 unit: venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist load
 
 sanity: venv
 	PYTHON=$(abspath $(PY)) BUILD_DIR=$(BUILD_DIR) .ci/sanity.sh

@@ -32,7 +32,8 @@ from ansible.module_utils.urls import ConnectionError as UrlConnectionError
 from ansible.module_utils.urls import SSLValidationError, open_url
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as reference
-from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
+from ansible_collections.runnerops.gitlab.plugins.module_utils._lock import ExclusiveLock
 
 TOMLKIT_IMPORT_ERROR = None
 try:
@@ -678,7 +679,7 @@ def parse_document(raw, path):
         document = tomlkit.parse(text)
     except TomlParseError as exc:
         message = re.sub(r" at line \d+ col \d+$", "", str(exc))
-        raise RunnerOpsError(action, f"it is not valid TOML: line {exc.line}, column {exc.col}: {message}.",
+        raise RunnerOpsError(action, sentence(f"it is not valid TOML: line {exc.line}, column {exc.col}: {message}"),
                              fix=fix) from exc
     runners = document.get("runners")
     if runners is not None and not (isinstance(runners, (AoT, list))
@@ -1109,8 +1110,11 @@ def atomic_write(path, data, prepare=None, unsafe_writes=False, owner_from=None)
     """
     directory = os.path.dirname(os.path.abspath(path))
     action = f"Writing {path}"
+    prefix = f".{os.path.basename(path)}."
+    remove_orphaned_temp_files(directory, prefix)
     try:
-        handle, temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        # The writer's pid in the name tells a later write whether this file is still being written.
+        handle, temp_path = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise RunnerOpsError(action, f"cannot create a file in {directory}: {exc.strerror}.",
                              fix="make sure the directory exists and the module runs with rights to it "
@@ -1146,6 +1150,38 @@ def atomic_write(path, data, prepare=None, unsafe_writes=False, owner_from=None)
             os.unlink(temp_path)
 
 
+def remove_orphaned_temp_files(directory, prefix):
+    """Remove temporary files of writes whose process died before the rename (killed, host crash).
+
+    They hold the new content, tokens included, so they are not left behind; a file whose writer still
+    runs (another play writing the same file) is left alone.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        writer = name[len(prefix):].split(".", 1)[0]
+        if writer.isdigit() and _process_alive(int(writer)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def _copy_owner(source, destination):
     try:
         info = os.stat(source)
@@ -1174,9 +1210,11 @@ def backup(path, raw, now=None):
     """Write ``raw`` (the file as read) to a timestamped copy beside it, 0600 from the first byte."""
     stamp = time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime(now))
     destination = f"{path}.{os.getpid()}.{stamp}~"
+    created = False
     try:
         source = os.stat(path)
         handle = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        created = True
         with os.fdopen(handle, "wb") as stream:
             os.fchmod(stream.fileno(), 0o600)
             stream.write(raw)
@@ -1187,6 +1225,12 @@ def backup(path, raw, now=None):
             except PermissionError:
                 pass
     except OSError as exc:
+        if created:
+            # A partial copy is no backup (a full disk, say): it would only be mistaken for one.
+            try:
+                os.unlink(destination)
+            except OSError:
+                pass
         raise RunnerOpsError(f"Backing up {path}", f"{exc.strerror or exc}.",
                              fix="check the free space and rights in the directory, or set backup=false.") from exc
     return destination
@@ -1243,7 +1287,7 @@ class ManagerUnregister:
                 if exc.code in self.RETRY_STATUSES and attempt < self.attempts:
                     self.sleep(_retry_delay(exc, attempt))
                     continue
-                raise RunnerOpsError(action, f"GitLab answered {exc.code}: {message}.", status=exc.code,
+                raise RunnerOpsError(action, sentence(f"GitLab answered {exc.code}: {message}"), status=exc.code,
                                      gitlab_message=message, fix=_unregister_fix(exc.code)) from None
             except SSLValidationError as exc:
                 raise RunnerOpsError(action, f"the TLS certificate of {base} could not be verified ({exc}).",
@@ -1343,6 +1387,10 @@ def plan_sync(path, desired, prune=True, now=None):
                     merged=merged, warnings=list(desired.warnings) + merged.warnings)
 
 
+# How long a write waits for another run writing the same file on the host.
+CONFIG_LOCK_SECONDS = 120
+
+
 def write_system_id(config_path, system_id):
     """Write ``.runner_system_id`` as gitlab-runner does (no newline, 0600), owned like config.toml."""
     atomic_write(system_id_path(config_path), system_id.encode("ascii"), owner_from=config_path)
@@ -1360,8 +1408,20 @@ def run_sync(path, desired, prune=True, check_mode=False, make_backup=False, unr
     """Bring ``path`` to the declared state: unregister pruned managers first, then write the file.
 
     Unregistering comes first so that a failure leaves config.toml, and the tokens a rerun needs, as
-    they were. Check mode works everything out and changes nothing, contacting nobody.
+    they were. Check mode works everything out and changes nothing, contacting nobody. Two runs on one
+    host take turns on a lock of the file's directory, so each reads what the other wrote.
     """
+    directory = os.path.dirname(os.path.abspath(path))
+    if check_mode or not os.path.isdir(directory):
+        return _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_id, prepare,
+                         unsafe_writes, machine_id_paths, now)
+    with ExclusiveLock(directory, CONFIG_LOCK_SECONDS, f"writing {path}"):
+        return _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_id, prepare,
+                         unsafe_writes, machine_id_paths, now)
+
+
+def _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_id, prepare, unsafe_writes,
+              machine_id_paths, now):
     plan = plan_sync(path, desired, prune=prune, now=now)
     warnings = list(plan.warnings)
     result = {"changed": plan.content_changed, "added": plan.merged.added, "updated": plan.merged.updated,

@@ -39,3 +39,8 @@ class RunnerOpsError(Exception):
         if self.gitlab_message is not None:
             result["gitlab_message"] = self.gitlab_message
         return result
+
+
+def sentence(text):
+    """``text`` ending in exactly one period, whether or not GitLab or a library ended it with one."""
+    return f"{str(text).rstrip().rstrip('.')}."

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
 
 GITLAB_IMPORT_ERROR = None
 try:
@@ -188,7 +188,7 @@ def translate_error(action, exc, fix=None):
             return RunnerOpsError(action, f"python-gitlab reported: {message}", fix=fix)
         return RunnerOpsError(
             action,
-            f"GitLab answered {status}: {message}.",
+            sentence(f"GitLab answered {status}: {message}"),
             status=status,
             gitlab_message=message,
             fix=fix or default_fix(status, message),

@@ -11,6 +11,7 @@ and the fix.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -591,11 +592,13 @@ class RunnerEnsurer:
     something (creating, updating, deleting, and checking or resetting tokens).
     """
 
-    def __init__(self, client, desired, check_mode=False, run_preflight=True):
+    def __init__(self, client, desired, check_mode=False, run_preflight=True, lock=None):
         self.client = client
         self.desired = desired
         self.check_mode = check_mode
         self.run_preflight = run_preflight
+        # Held from finding the runner to settling its token, so that two runs never both create it.
+        self.lock = lock
         self.lookup = RunnerLookup(client)
         self.preflight_result = None
         self.warnings = []
@@ -608,6 +611,13 @@ class RunnerEnsurer:
         desired = self.desired
         if self.run_preflight:
             self._preflight()
+        if self.lock is None or self.check_mode:
+            return self._settle()
+        with self.lock:
+            return self._settle()
+
+    def _settle(self):
+        desired = self.desired
         owner = current = None
         if desired.known_id is not None:
             owner, current = self.lookup.find_known(desired)
@@ -668,11 +678,16 @@ class RunnerEnsurer:
     # ------------------------------------------------------------------ states
 
     def _result(self, changed, runner, before, after, token=None, token_expires_at=None, token_source=None):
+        obtained_at = None
+        if token_source in ("created", "reset"):
+            # To the microsecond: of two runs that took turns on the lock, the later token is the valid one.
+            obtained_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return {
             "changed": changed,
             "runner": runner,
             "token": token,
             "token_expires_at": token_expires_at,
+            "token_obtained_at": obtained_at,
             "token_source": token_source,
             "diff": {"before": before, "after": after},
         }

@@ -191,14 +191,32 @@ options:
         can switch it off.
     type: bool
     default: true
+  lock_dir:
+    description:
+      - Where the lock is kept that runs of this module on the same machine take turns on, one lock file per
+        GitLab instance (O(api_url)). It is held from finding the runner to settling its token, so two plays
+        ensuring the same runner at once (two job launches, a play started twice) find one runner instead of
+        both creating it, and the later of two token resets is the one every host keeps.
+      - The lock is an advisory C(flock) that ends with the process holding it; there is nothing to clean up.
+      - Runs on different machines do not share it. Let one controller manage a fleet, or keep the job templates
+        that manage it from running simultaneously (AWX runs one job of a template at a time unless concurrent
+        jobs are enabled).
+      - Check mode takes no lock.
+    type: path
+    default: ~/.ansible/runnerops_gitlab_locks
+  lock_timeout:
+    description:
+      - Seconds to wait for another run holding the lock before failing.
+    type: int
+    default: 300
 notes:
   - "Scopes: finding runners needs C(read_api) or C(api); creating needs C(create_runner) or C(api); updating,
     resetting the token and deleting need C(manage_runner) (GitLab 17.1 or later) or C(api). The least-privilege
     set C(read_api) + C(create_runner) creates and finds runners."
   - "The returned RV(token) is a secret. Register the result of this module in a task with C(no_log: true)."
   - API calls for a runner that is already as declared, with O(preflight=false) and no O(known_tokens) - one to
-    resolve the group or project (none when it is given as a numeric id), one to list its runners of the type (one per 100 runners of that type the owner
-    lists), one to read the match. With a valid O(known_id) - one. Each distinct known token adds one check.
+    resolve the group or project (none when it is given as a numeric id), one to list its runners of the type (one
+    per 100 runners of that type the owner lists), one to read the match. With a valid O(known_id) - one. Each distinct known token adds one check.
 seealso:
   - module: runnerops.gitlab.gitlab_runner_info
   - name: GitLab runners API
@@ -321,6 +339,15 @@ token_expires_at:
   returned: always
   type: str
   sample: "2026-09-27T21:05:03.203Z"
+token_obtained_at:
+  description:
+    - When this run obtained RV(token) (RFC 3339 in UTC, to the microsecond), for C(token_obtained_at) in
+      C(config.toml); V(null) unless RV(token_source) is V(created) or V(reset).
+    - M(runnerops.gitlab.runner_config_sync) keeps the token on disk when it was obtained later, so of two runs
+      that reset a token one after the other the later token is kept.
+  returned: always
+  type: str
+  sample: "2026-11-23T13:35:02.118276Z"
 token_source:
   description:
     - Where RV(token) comes from. V(created) - the runner was created in this run. V(existing) - a token from
@@ -344,6 +371,7 @@ diff:
 """
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._lock import ExclusiveLock, api_lock_path
 from ansible_collections.runnerops.gitlab.plugins.module_utils._module import GitLabModule
 from ansible_collections.runnerops.gitlab.plugins.module_utils._runners import (
     ACCESS_LEVELS,
@@ -383,6 +411,8 @@ def argument_spec():
         "token_reset": {"type": "str", "default": "if_no_valid_token", "choices": list(TOKEN_RESET_CHOICES),
                         "no_log": False},
         "preflight": {"type": "bool", "default": True},
+        "lock_dir": {"type": "path", "default": "~/.ansible/runnerops_gitlab_locks"},
+        "lock_timeout": {"type": "int", "default": 300},
     }
 
 
@@ -398,7 +428,10 @@ def main():
     except RunnerOpsError as error:
         module.fail_from(error, changed=False)
     client = module.gitlab_client()
-    ensurer = RunnerEnsurer(client, desired, check_mode=module.check_mode, run_preflight=module.params["preflight"])
+    lock = ExclusiveLock(api_lock_path(module.params["lock_dir"], client.settings.api_url),
+                         module.params["lock_timeout"], desired.label)
+    ensurer = RunnerEnsurer(client, desired, check_mode=module.check_mode, run_preflight=module.params["preflight"],
+                            lock=lock)
     try:
         result = ensurer.run()
     except RunnerOpsError as error:

@@ -24,6 +24,10 @@ description:
   - Writes only when the content changes, atomically (a temporary file in the same directory, synced, with the
     requested owner and mode, renamed over the old one), optionally after a timestamped backup. An existing file
     that is not valid TOML fails with its line and column and is left untouched.
+  - Two runs writing the same file take turns on an advisory lock (C(flock)) of its directory, each reading what
+    the other wrote; a run waits up to two minutes. Check mode takes no lock.
+  - A write stopped before its rename (killed, host crash) leaves the old file whole; the next write removes the
+    temporary file it left, which carries the writing process id in its name, once that process is gone.
   - Entries that are no longer declared are removed (O(prune)); with O(unregister_pruned) their runner manager is
     first removed from GitLab as C(gitlab-runner unregister) does.
 author:

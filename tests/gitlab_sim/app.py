@@ -616,6 +616,13 @@ def create_app(sim: SimHolder) -> Flask:
         authenticate(state(), None)
         return json_response(entities.personal_access_token(g.pat, active=True))
 
+    @api.delete("/personal_access_tokens/self")
+    def revoke_token_self() -> Response:
+        # Any scope may revoke its own token (GitLab 15.4 and later); from then on it answers 401.
+        authenticate(state(), None)
+        g.pat.revoked = True
+        return no_content()
+
     # ------------------------------------------------------------ runner side (token in params)
 
     @api.post("/runners")

@@ -25,9 +25,11 @@ SITE = REPO_ROOT / "playbooks" / "site.yml"
 PAT = "glpat-reliability-owner-000000"
 CREATE_ONLY = "glpat-reliability-create-00000"
 EXPIRED = "glpat-reliability-expired-0000"
+SPARE = "glpat-reliability-spare-000000"
 LEGACY = "legacyTOKENabcdefghij01"
 HOSTS = ("host-a", "host-b", "host-c")
-SECRET_PATTERNS = (re.compile(r"glrt-[A-Za-z0-9_.-]+"), re.compile(re.escape(PAT)), re.compile(re.escape(LEGACY)))
+SECRET_PATTERNS = (re.compile(r"glrt-[A-Za-z0-9_.-]+"), re.compile(re.escape(PAT)), re.compile(re.escape(SPARE)),
+                   re.compile(re.escape(LEGACY)))
 
 SEED = {
     "settings": {"version": "17.11.1-ee"},
@@ -35,6 +37,7 @@ SEED = {
         {"token": PAT, "scopes": ["api"], "name": "fleet"},
         {"token": CREATE_ONLY, "scopes": ["create_runner"], "name": "create-only"},
         {"token": EXPIRED, "scopes": ["api"], "name": "old", "expires_at": "2020-01-01"},
+        {"token": SPARE, "scopes": ["api"], "name": "spare"},
     ]}],
     "groups": [{"path": "platform", "members": {"owner": "owner"}}],
     "projects": [{"path": "platform/app"}],
@@ -47,7 +50,10 @@ DEFINITIONS = [
     {"name": "own", "runner_type": "project_type", "project": "platform/app", "tags": ["build"], "per_host": True},
 ]
 
+# Summed on the process that prints the summary: with pytest-xdist each scenario runs in a worker, which
+# hands its audit figures over in the test report (user_properties).
 FIGURES = Counter()
+FIGURES_PROPERTY = "reliability_figures"
 
 
 class Fleet:
@@ -58,6 +64,7 @@ class Fleet:
         self.ansible_playbook = ansible_playbook
         self.tmp_path = tmp_path
         self.outputs = []
+        self.figures = Counter()
         for index, host in enumerate(HOSTS):
             directory = tmp_path / host
             directory.mkdir()
@@ -68,7 +75,9 @@ class Fleet:
 
     def run(self, definitions=None, token=PAT, **kwargs):
         extra = kwargs.pop("extra", {})
-        hosts = {host: {"ansible_connection": "local", "gitlab_runner_config_path": str(self.config_path(host))}
+        host_vars = kwargs.pop("host_vars", {})
+        hosts = {host: dict({"ansible_connection": "local", "gitlab_runner_config_path": str(self.config_path(host))},
+                            **host_vars.get(host, {}))
                  for host in HOSTS}
         group_vars = {"gitlab_runner_install_method": "none", "gitlab_runner_manage_service": False,
                       "gitlab_runner_become": False, "gitlab_runner_config_backup": True,
@@ -76,7 +85,7 @@ class Fleet:
                       "gitlab_runner_runners": DEFINITIONS if definitions is None else definitions}
         group_vars.update(extra)
         inventory = {"all": {"children": {"gitlab_runners": {"hosts": hosts, "vars": group_vars}}}}
-        env = {"GITLAB_URL": self.sim.url, "GITLAB_PRIVATE_TOKEN": token}
+        env = dict({"GITLAB_URL": self.sim.url, "GITLAB_PRIVATE_TOKEN": token}, **kwargs.pop("env", {}))
         if kwargs.get("tags"):
             env["ANSIBLE_RUN_TAGS"] = kwargs.pop("tags")
         kwargs.setdefault("verbosity", 3)
@@ -94,10 +103,11 @@ class Fleet:
     def audit(self, definitions=None, healed=True):
         """Count what the figures count; with ``healed`` the fleet is expected converged."""
         definitions = DEFINITIONS if definitions is None else definitions
+        self.figures["fleet audits"] += 1
         runners = self.sim.state()["runners"]
         owners = Counter((runner.get("group") or tuple(runner.get("projects") or ()), runner["description"])
                          for runner in runners)
-        FIGURES["duplicate runners created"] += sum(count - 1 for count in owners.values() if count > 1)
+        self.figures["duplicate runners created"] += sum(count - 1 for count in owners.values() if count > 1)
         by_name = {runner["description"]: runner for runner in runners}
         lost = orphaned = 0
         if healed:
@@ -114,13 +124,13 @@ class Fleet:
                     valid = [host for host in holders if self.entries(host)[name]["token"] == runner["token"]]
                     lost += len(holders) - len(valid)
                     orphaned += 0 if valid else 1
-        FIGURES["runner tokens lost"] += lost
-        FIGURES["runners left without a recoverable token"] += orphaned
+        self.figures["runner tokens lost"] += lost
+        self.figures["runners left without a recoverable token"] += orphaned
         found = [match.group(0)[:12] for text in self.outputs for pattern in SECRET_PATTERNS
                  for match in pattern.finditer(text)]
         if found:
             print(f"secrets in output: {found[:5]}")
-        FIGURES["secrets found in output"] += len(found)
+        self.figures["secrets found in output"] += len(found)
         half_written = 0
         for host in HOSTS:
             directory = self.tmp_path / host
@@ -130,10 +140,10 @@ class Fleet:
                 if path.name.startswith("config.toml") and path.is_file():
                     half_written += 0 if _parses(path) else 1
                     if stat.S_IMODE(path.stat().st_mode) != 0o600:
-                        FIGURES["secret files not 0600"] += 1
+                        self.figures["secret files not 0600"] += 1
                 elif path.name.startswith(".") and path.name.endswith(".tmp") or path.name.startswith(".config.toml"):
                     half_written += 1
-        FIGURES["files left half-written"] += half_written
+        self.figures["files left half-written"] += half_written
         return {"lost": lost, "orphaned": orphaned, "half_written": half_written}
 
 
@@ -147,21 +157,30 @@ def _parses(path):
 
 
 @pytest.fixture
-def fleet(make_sim, ansible_playbook, tmp_path):
-    return Fleet(make_sim(SEED), ansible_playbook, tmp_path)
+def fleet(make_sim, ansible_playbook, tmp_path, request):
+    fleet = Fleet(make_sim(SEED), ansible_playbook, tmp_path)
+    yield fleet
+    request.node.user_properties.append((FIGURES_PROPERTY, dict(fleet.figures)))
 
 
 def pytest_runtest_logreport(report):
-    if report.when == "call" and "tests/reliability" in report.nodeid:
+    if "tests/reliability" not in report.nodeid:
+        return
+    if report.when == "call":
         FIGURES["scenarios total"] += 1
         FIGURES["scenarios passed"] += int(report.passed)
+    elif report.when == "teardown":
+        for name, figures in report.user_properties:
+            if name == FIGURES_PROPERTY:
+                FIGURES.update(figures)
 
 
 def pytest_terminal_summary(terminalreporter):
     if not FIGURES["scenarios total"]:
         return
     terminalreporter.section("reliability figures")
-    terminalreporter.write_line(f"scenarios passed: {FIGURES['scenarios passed']} / {FIGURES['scenarios total']}")
+    terminalreporter.write_line(f"scenarios passed: {FIGURES['scenarios passed']} / {FIGURES['scenarios total']}"
+                                f" ({FIGURES['fleet audits']} fleet audits)")
     for name in ("runner tokens lost", "duplicate runners created", "runners left without a recoverable token",
                  "secrets found in output", "files left half-written", "secret files not 0600"):
         terminalreporter.write_line(f"{name}: {FIGURES[name]}")

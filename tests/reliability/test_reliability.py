@@ -8,10 +8,16 @@ playbooks/site.yml with -vvv and --diff. Every scenario audits the fleet afterwa
 from __future__ import annotations
 
 import os
+import subprocess
+import threading
+import time
+from pathlib import Path
 
 import pytest
+import requests
 
-from tests.reliability.conftest import CREATE_ONLY, DEFINITIONS, EXPIRED, HOSTS, write_config
+from tests.conftest import COLLECTIONS_ROOT
+from tests.reliability.conftest import CREATE_ONLY, DEFINITIONS, EXPIRED, HOSTS, PAT, SPARE, write_config
 
 WRITES = ("POST", "PUT", "DELETE")
 
@@ -88,6 +94,61 @@ def test_missing_scope_is_found_at_preflight(fleet):
     assert fleet.sim.requests("POST", "/api/v4/user/runners") == []
 
 
+def test_read_slower_than_the_timeout_is_retried(fleet):
+    # gitlab_runner_api_timeout is 5 seconds in these scenarios.
+    fleet.sim.fault(r"/api/v4/(groups|projects)/\d+/runners", method="GET", action="delay", delay=7, times=1)
+    converged(fleet.run(), fleet)
+    assert len(fleet.sim.requests("GET", r"/api/v4/(groups|projects)/\d+/runners")) >= 2
+
+
+def test_create_answer_slower_than_the_timeout_is_recovered_without_duplicate(fleet):
+    # GitLab creates the runner, but its answer (with the only copy of the token) arrives too late.
+    fleet.sim.fault("/api/v4/user/runners", method="POST", action="delay", delay=7, when="after", times=1)
+    result = fleet.run()
+    converged(result, fleet)
+    assert "was lost" in result.output
+    assert len(fleet.sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token")) == 1
+    names = [runner["description"] for runner in fleet.sim.state()["runners"]]
+    assert len(names) == len(set(names))
+
+
+def watch_state(sim, condition, then, timeout=60):
+    """Run ``then()`` in the background as soon as ``condition(state)`` holds."""
+    def watch():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition(sim.state()):
+                then()
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_api_token_expiring_mid_run_fails_clearly_and_the_rerun_recovers(fleet):
+    # The token expires right after GitLab created the shared runner, before the per-host runners: its
+    # answer (with the token) still arrives, then every call answers 401.
+    fleet.sim.fault("/api/v4/user/runners", method="POST", action="delay", delay=2, when="after", times=1)
+    watcher = watch_state(fleet.sim, lambda state: any(r["description"] == "shared" for r in state["runners"]),
+                          lambda: requests.delete(f"{fleet.sim.url}/api/v4/personal_access_tokens/self",
+                                                  headers={"PRIVATE-TOKEN": PAT}, timeout=10).raise_for_status())
+    result = fleet.run()
+    watcher.join()
+    assert result.rc != 0
+    assert ("GitLab answered 401: Token was revoked. You have to re-authorize from the user. Fix: the api_token was "
+            "revoked: create a new token") in result.output, result.output[-6000:]
+    assert [r["description"] for r in fleet.sim.state()["runners"]] == ["legacy-one", "shared"]
+    # The play stopped before writing: no host holds a token that nobody can recover.
+    assert all(not fleet.config_path(host).exists() for host in HOSTS)
+
+    healed = fleet.run(token=SPARE)
+    converged(healed, fleet)
+    shared = [r for r in fleet.sim.state()["runners"] if r["description"] == "shared"]
+    assert len(shared) == 1
+
+
 # --- Host faults -------------------------------------------------------------------------------------
 
 def test_malformed_config_on_one_host_leaves_it_untouched(fleet):
@@ -121,7 +182,6 @@ def test_unreadable_config(fleet):
 
 def test_runner_rewrite_between_runs_keeps_the_newer_token(fleet):
     converged(fleet.run(), fleet)
-    import requests
     shared = next(runner for runner in fleet.sim.state()["runners"] if runner["description"] == "shared")
     rotated = requests.post(f"{fleet.sim.url}/api/v4/runners/reset_authentication_token",
                             json={"token": shared["token"]}, timeout=10).json()["token"]
@@ -137,6 +197,81 @@ def test_missing_system_id_file(fleet):
     converged(result, fleet)
 
 
+@pytest.fixture
+def own_filesystem(fleet):
+    """host-b's directory on a tmpfs of its own, small enough to fill (needs the right to mount)."""
+    directory = fleet.tmp_path / "host-b"
+    system_id = (directory / ".runner_system_id").read_bytes()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(directory)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        (directory / ".runner_system_id").write_bytes(system_id)
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+# The same definitions with a setting that changes config.toml on every host.
+NEW_IMAGE = [dict(DEFINITIONS[0], settings={"docker": {"image": "alpine:3.21"}}), DEFINITIONS[1]]
+
+
+def test_full_filesystem_fails_clearly_and_leaves_the_file_whole(fleet, own_filesystem):
+    converged(fleet.run(), fleet)
+    path = fleet.config_path("host-b")
+    before = path.read_bytes()
+    subprocess.run(["dd", "if=/dev/zero", f"of={own_filesystem / 'filler'}", "bs=1k"],
+                   capture_output=True, check=False)
+    result = fleet.run(NEW_IMAGE)
+    assert result.rc != 0
+    assert result.recap["host-b"]["failures"] == 1
+    assert "No space left on device" in result.output
+    assert "check the free space" in result.output
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in own_filesystem.iterdir()) == [".runner_system_id", "config.toml", "filler"]
+    assert fleet.entries("host-a")["shared"]["docker"]["image"] == "alpine:3.21"
+
+    (own_filesystem / "filler").unlink()
+    converged(fleet.run(NEW_IMAGE), fleet)
+    assert fleet.entries("host-b")["shared"]["docker"]["image"] == "alpine:3.21"
+
+
+def test_read_only_filesystem_fails_clearly_and_leaves_the_file_whole(fleet, own_filesystem):
+    converged(fleet.run(), fleet)
+    path = fleet.config_path("host-b")
+    before = path.read_bytes()
+    subprocess.run(["mount", "-o", "remount,ro", str(own_filesystem)], check=True)
+    result = fleet.run(NEW_IMAGE)
+    assert result.rc != 0
+    assert result.recap["host-b"]["failures"] == 1
+    assert "Read-only file system" in result.output
+    assert path.read_bytes() == before
+    assert result.recap["host-a"]["failures"] == 0
+
+    subprocess.run(["mount", "-o", "remount,rw", str(own_filesystem)], check=True)
+    converged(fleet.run(NEW_IMAGE), fleet)
+
+
+def test_crash_between_temporary_write_and_rename_leaves_the_old_file_whole(fleet):
+    converged(fleet.run(), fleet)
+    path = fleet.config_path("host-b")
+    before = path.read_bytes()
+    hook = Path(__file__).parent / "crash_hook"
+    crashed = fleet.run(NEW_IMAGE, env={"PYTHONPATH": f"{hook}{os.pathsep}{COLLECTIONS_ROOT}",
+                                        "RELIABILITY_CRASH_DIR": str(path.parent)})
+    assert crashed.rc != 0
+    assert crashed.recap["host-b"]["failures"] == 1
+    assert path.read_bytes() == before
+    # The killed write left its temporary file (the new content); the next write removes it.
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] != []
+    assert fleet.entries("host-a")["shared"]["docker"]["image"] == "alpine:3.21"
+
+    healed = fleet.run(NEW_IMAGE)
+    converged(healed, fleet)
+    assert fleet.entries("host-b")["shared"]["docker"]["image"] == "alpine:3.21"
+
+
 # --- Fleet faults ------------------------------------------------------------------------------------
 
 def test_play_interrupted_after_create_before_write_heals(fleet):
@@ -149,6 +284,50 @@ def test_play_interrupted_after_create_before_write_heals(fleet):
     converged(healed, fleet)
     names = [runner["description"] for runner in fleet.sim.state()["runners"]]
     assert len(names) == len(set(names))
+
+
+def test_host_lost_mid_play_leaves_the_others_converged_and_the_rerun_completes_it(fleet):
+    lost = fleet.run(host_vars={"host-b": {"ansible_connection": "lost_local"}},
+                     env={"ANSIBLE_CONNECTION_PLUGINS": str(Path(__file__).parent / "connection_plugins"),
+                          "RELIABILITY_LOST_AT": "runner_config_sync"})
+    assert lost.rc != 0
+    assert lost.recap["host-b"]["unreachable"] == 1
+    assert all(lost.recap[host]["failures"] == 0 and lost.recap[host]["unreachable"] == 0
+               for host in ("host-a", "host-c"))
+    assert set(fleet.entries("host-a")) == {"shared", "own-host-a"}
+    assert not fleet.config_path("host-b").exists()
+
+    healed = fleet.run()
+    converged(healed, fleet)
+    # host-b gets the shared token the others hold (no reset), and its own runner's token by a reset.
+    resets = fleet.sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token")
+    assert len(resets) == 1
+    assert healed.changed("host-a") == 0 and healed.changed("host-c") == 0
+
+
+def test_two_plays_on_the_same_fleet_at_once_create_each_runner_once_and_agree_on_tokens(fleet):
+    # Two launches of the same job at once (from one controller): they take turns on the lock in
+    # gitlab_runner_create, so the second finds what the first created, and the later token reset wins
+    # on every host (token_obtained_at), without a healing run.
+    results = {}
+    # A slow listing keeps the first play between "not found" and "created" while the second one looks.
+    fleet.sim.fault(r"/api/v4/groups/\d+/runners", method="GET", action="delay", delay=2, when="after", times=2)
+
+    def play(index):
+        results[index] = fleet.run()
+
+    threads = [threading.Thread(target=play, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.5)
+    for thread in threads:
+        thread.join()
+    assert [results[index].rc for index in range(2)] == [0, 0], results[1].output[-4000:]
+    names = sorted(runner["description"] for runner in fleet.sim.state()["runners"])
+    assert names == sorted(["legacy-one", "shared"] + [f"own-{host}" for host in HOSTS])
+    assert len(fleet.sim.requests("POST", "/api/v4/user/runners")) == 1 + len(HOSTS)
+    assert fleet.audit() == {"lost": 0, "orphaned": 0, "half_written": 0}
+    assert all(set(fleet.entries(host)) == {"shared", f"own-{host}"} for host in HOSTS)
 
 
 # --- Bad input ---------------------------------------------------------------------------------------

@@ -136,6 +136,16 @@ def test_personal_access_token_self_rejects_expired(api):
     assert api("GET", "/personal_access_tokens/self", token=EXPIRED).status_code == 401
 
 
+@pytest.mark.parametrize("token", [ADMIN_READ_USER, ADMIN])
+def test_token_revokes_itself_with_any_scope_then_answers_401(api, token):
+    assert api("DELETE", "/personal_access_tokens/self", token=token).status_code == 204
+    response = api("GET", "/personal_access_tokens/self", token=token)
+    assert response.status_code == 401
+    assert response.json() == {"error": "invalid_token",
+                               "error_description": "Token was revoked. You have to re-authorize from the user."}
+    assert api("DELETE", "/personal_access_tokens/self", token=token).status_code == 401
+
+
 def test_auth_sets_admin_and_web_url_under_client_url(sim, gl_for):
     gl = gl_for(ADMIN)
     gl.auth()  # a base-URL mismatch would raise (UserWarning is an error here)

@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import string
+import subprocess
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 
@@ -580,6 +581,22 @@ def test_failed_write_leaves_the_file_and_no_temporary_file(tmp_path):
         config.atomic_write(str(path), b"concurrent = 2\n", prepare=prepare)
     assert path.read_text() == fixture_text("register_shell")
     assert sorted(item.name for item in tmp_path.iterdir()) == ["config.toml"]
+
+
+def test_write_removes_temporary_files_of_dead_writers_only(tmp_path):
+    path = put(tmp_path, "register_shell")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / f".config.toml.{dead.pid}.k3j2h1g0.tmp"
+    orphan.write_text("token = 'glrt-left-by-a-killed-write'\n")
+    live = tmp_path / f".config.toml.{os.getpid()}.a1b2c3d4.tmp"
+    live.write_text("being written\n")
+    other = tmp_path / f".runner_system_id.{dead.pid}.a1b2c3d4.tmp"
+    other.write_text("s_000000000000")
+
+    config.atomic_write(str(path), b"concurrent = 2\n")
+    assert sorted(item.name for item in tmp_path.iterdir()) == sorted(["config.toml", live.name, other.name])
+    assert path.read_bytes() == b"concurrent = 2\n"
 
 
 def test_write_into_a_missing_directory_says_so(tmp_path):

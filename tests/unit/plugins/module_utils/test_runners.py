@@ -10,6 +10,7 @@ user would read.
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import gitlab
@@ -692,3 +693,44 @@ def test_known_id_and_a_pinned_id_are_refused_together():
     with pytest.raises(RunnerOpsError) as caught:
         desired(id=2, known_id=2)
     assert "id and known_id are both set" in str(caught.value)
+
+
+# ---------------------------------------------------------------------- taking turns
+
+
+class RecordingLock:
+    """Notes how many API calls had been made when the lock was taken and released."""
+
+    def __init__(self, fake):
+        self.fake = fake
+        self.spans = []
+
+    def __enter__(self):
+        self.spans.append([self.fake.count(), None])
+        return self
+
+    def __exit__(self, *exc_info):
+        self.spans[-1][1] = self.fake.count()
+        return False
+
+
+def test_lock_is_held_from_finding_the_runner_to_creating_it():
+    fake = group_fake().on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_new", "token_expires_at": None})
+    lock = RecordingLock(fake)
+    result = RunnerEnsurer(fake, desired(), lock=lock, run_preflight=False).run()
+    assert lock.spans == [[0, 3]]  # owner lookup, listing and create, all inside
+    assert result["token_source"] == "created"
+    obtained = datetime.datetime.strptime(result["token_obtained_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert abs((datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - obtained).total_seconds()) < 60
+
+
+def test_check_mode_takes_no_lock_and_an_existing_token_has_no_obtained_time():
+    fake = group_fake(runners=[listed(2)], runner_details=[details(2)])
+    fake.on("POST", "/runners/verify", verify_answer(2, "glrt-good"))
+    lock = RecordingLock(fake)
+    RunnerEnsurer(fake, desired(tags=["docker", "linux"]), check_mode=True, lock=lock, run_preflight=False).run()
+    assert lock.spans == []
+    result = RunnerEnsurer(fake, desired(tags=["docker", "linux"], known_tokens=tokens(("glrt-good", "s_a"))),
+                           lock=lock, run_preflight=False).run()
+    assert (result["token_source"], result["token_obtained_at"]) == ("existing", None)
+    assert len(lock.spans) == 1
