@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.reliability import figures as reliability_figures
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CALLBACK_DIR = REPO_ROOT / "tests" / "integration" / "callback_plugins"
 
@@ -181,3 +183,11 @@ def ansible_playbook(tmp_path):
                            records=records)
 
     return run
+
+
+def pytest_runtest_logreport(report):
+    reliability_figures.collect(report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    reliability_figures.summarize(terminalreporter)

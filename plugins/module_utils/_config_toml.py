@@ -34,6 +34,7 @@ from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as reference
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
 from ansible_collections.runnerops.gitlab.plugins.module_utils._lock import ExclusiveLock
+from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import runner_token_problem
 
 TOMLKIT_IMPORT_ERROR = None
 try:
@@ -620,6 +621,11 @@ def _desired_runner(spec, index, check):
     if runner.token and runner.token.strip() != runner.token:
         raise RunnerOpsError(action, f"{where}.token has leading or trailing white space.",
                              fix="strip the token (a newline from a file lookup is a common cause).")
+    wrong_kind = runner_token_problem(runner.token)
+    if wrong_kind:
+        raise RunnerOpsError(action, f"{where}.token is {wrong_kind}, not the runner's authentication token.",
+                             fix="give the glrt- token runnerops.gitlab.gitlab_runner_create returns for the runner; "
+                                 "an API or registration token never belongs in config.toml.")
     return runner
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
+from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import api_token_problem
 
 GITLAB_IMPORT_ERROR = None
 try:
@@ -103,6 +104,14 @@ class ConnectionSettings:
                 action,
                 "no api_token was given.",
                 fix="set api_token or the GITLAB_PRIVATE_TOKEN environment variable.",
+            )
+        wrong_kind = api_token_problem(self.api_token)
+        if wrong_kind:
+            raise RunnerOpsError(
+                action,
+                f"api_token is {wrong_kind}, which cannot call GitLab's REST API.",
+                fix="set api_token (or GITLAB_PRIVATE_TOKEN) to a personal, group or project access token with "
+                "scope api, or read_api + create_runner + manage_runner.",
             )
         if self.timeout <= 0:
             raise RunnerOpsError(action, f"timeout must be a positive number of seconds, got {self.timeout}.",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import runner_token_problem
 from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import (
     ACCEPTED_SCOPES,
     MANAGE_RUNNER_SINCE,
@@ -332,6 +333,10 @@ class DesiredRunner:
                 fail(f"known_tokens[{index}] lacks its token or its system_id.",
                      "give each known token with the system_id of the host that holds it; a token is only "
                      "ever checked together with its holder's system id.")
+            wrong_kind = runner_token_problem(token)
+            if wrong_kind:
+                fail(f"known_tokens[{index}] is {wrong_kind}, not a runner's authentication token.",
+                     "give the glrt- (or legacy) tokens the hosts hold in config.toml.")
 
     def access_level_invalid(self):
         level = self.attributes.get("access_level")

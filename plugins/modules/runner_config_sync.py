@@ -126,6 +126,8 @@ options:
           - For an existing entry, it replaces the token on disk only when it was obtained later
             (O(runners[].token_obtained_at)), or when the token on disk has expired, or has no time.
             Otherwise the token on disk is kept and a warning says so; gitlab-runner may have rotated it.
+          - A personal access token (C(glpat-)) or a registration token (C(GR1348941...), C(glrtr-...)) is refused.
+            Neither authenticates a runner, and an API token must never be written to C(config.toml).
         type: str
       token_obtained_at:
         description:
@@ -243,7 +245,7 @@ EXAMPLES = r"""
         id: "{{ __gitlab_runner.runner.id }}"
         token: "{{ __gitlab_runner.token }}"
         # GitLab has just created or confirmed this token, so it is newer than any token on disk.
-        token_obtained_at: "{{ now(utc=true).isoformat() }}"
+        token_obtained_at: "{{ __gitlab_runner.token_obtained_at or now(utc=true).isoformat() }}"
         token_expires_at: "{{ __gitlab_runner.token_expires_at }}"
         executor: docker
         settings:

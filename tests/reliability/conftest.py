@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.reliability.figures import FIGURES_PROPERTY
 
 SITE = REPO_ROOT / "playbooks" / "site.yml"
 PAT = "glpat-reliability-owner-000000"
@@ -49,11 +50,6 @@ DEFINITIONS = [
      "settings": {"docker": {"image": "alpine:3.20"}}},
     {"name": "own", "runner_type": "project_type", "project": "platform/app", "tags": ["build"], "per_host": True},
 ]
-
-# Summed on the process that prints the summary: with pytest-xdist each scenario runs in a worker, which
-# hands its audit figures over in the test report (user_properties).
-FIGURES = Counter()
-FIGURES_PROPERTY = "reliability_figures"
 
 
 class Fleet:
@@ -100,6 +96,15 @@ class Fleet:
             return {}
         return {entry["name"]: entry for entry in tomllib.loads(path.read_text(encoding="utf-8")).get("runners", [])}
 
+    def scan_secrets(self):
+        """Every run's output and recorded results, searched once for a token (after the scenario)."""
+        found = [match.group(0)[:12] for text in self.outputs for pattern in SECRET_PATTERNS
+                 for match in pattern.finditer(text)]
+        if found:
+            print(f"secrets in output: {found[:5]}")
+        self.figures["secrets found in output"] += len(found)
+        self.figures["runs scanned for secrets"] += len(self.outputs)
+
     def audit(self, definitions=None, healed=True):
         """Count what the figures count; with ``healed`` the fleet is expected converged."""
         definitions = DEFINITIONS if definitions is None else definitions
@@ -126,11 +131,6 @@ class Fleet:
                     orphaned += 0 if valid else 1
         self.figures["runner tokens lost"] += lost
         self.figures["runners left without a recoverable token"] += orphaned
-        found = [match.group(0)[:12] for text in self.outputs for pattern in SECRET_PATTERNS
-                 for match in pattern.finditer(text)]
-        if found:
-            print(f"secrets in output: {found[:5]}")
-        self.figures["secrets found in output"] += len(found)
         half_written = 0
         for host in HOSTS:
             directory = self.tmp_path / host
@@ -160,30 +160,9 @@ def _parses(path):
 def fleet(make_sim, ansible_playbook, tmp_path, request):
     fleet = Fleet(make_sim(SEED), ansible_playbook, tmp_path)
     yield fleet
+    fleet.scan_secrets()
     request.node.user_properties.append((FIGURES_PROPERTY, dict(fleet.figures)))
-
-
-def pytest_runtest_logreport(report):
-    if "tests/reliability" not in report.nodeid:
-        return
-    if report.when == "call":
-        FIGURES["scenarios total"] += 1
-        FIGURES["scenarios passed"] += int(report.passed)
-    elif report.when == "teardown":
-        for name, figures in report.user_properties:
-            if name == FIGURES_PROPERTY:
-                FIGURES.update(figures)
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not FIGURES["scenarios total"]:
-        return
-    terminalreporter.section("reliability figures")
-    terminalreporter.write_line(f"scenarios passed: {FIGURES['scenarios passed']} / {FIGURES['scenarios total']}"
-                                f" ({FIGURES['fleet audits']} fleet audits)")
-    for name in ("runner tokens lost", "duplicate runners created", "runners left without a recoverable token",
-                 "secrets found in output", "files left half-written", "secret files not 0600"):
-        terminalreporter.write_line(f"{name}: {FIGURES[name]}")
+    assert fleet.figures["secrets found in output"] == 0, "a token appeared in the output of this scenario"
 
 
 def write_config(path: Path, text: str):

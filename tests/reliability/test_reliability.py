@@ -341,12 +341,22 @@ def test_two_plays_on_the_same_fleet_at_once_create_each_runner_once_and_agree_o
     ([{"name": "x", "runner_type": "group_type", "group": "platform", "tags": [f"t{i}" for i in range(51)]}],
      "tags"),
     ([{"name": "x", "runner_type": "group_type", "group": "platform", "executr": "shell"}], "executr"),
+    ([{"name": "x", "runner_type": "group_type", "group": "platform", "maximum_timeout": "ten minutes"}],
+     "maximum_timeout"),
 ])
 def test_bad_input_changes_nothing(fleet, definitions, message):
     result = fleet.run(definitions)
     assert result.rc != 0
     assert message in result.output
     assert writes(fleet.sim) == []
+    assert all(not fleet.config_path(host).exists() for host in HOSTS)
+
+
+def test_runner_token_given_as_the_api_token(fleet):
+    result = fleet.run(token="glrt-t1_reliabilityRunnerTok")
+    assert result.rc != 0
+    assert "api_token is a runner authentication token (glrt-), which cannot call GitLab's REST API" in result.output
+    assert fleet.sim.requests() == []
     assert all(not fleet.config_path(host).exists() for host in HOSTS)
 
 

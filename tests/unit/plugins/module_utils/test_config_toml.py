@@ -583,6 +583,25 @@ def test_failed_write_leaves_the_file_and_no_temporary_file(tmp_path):
     assert sorted(item.name for item in tmp_path.iterdir()) == ["config.toml"]
 
 
+@pytest.mark.parametrize("token, kind", [
+    ("glpat-abcdefghijklmnopqrst", "a personal, group or project access token (glpat-)"),
+    ("GR1348941abcdefghijklmnopq", "a runner registration token"),
+    ("glrtr-abcdefghijklmnopqrst", "a runner registration token"),
+])
+def test_a_token_of_another_kind_is_refused_without_showing_it(tmp_path, token, kind):
+    with pytest.raises(RunnerOpsError) as raised:
+        desired(runners=[entry("a", url="https://gitlab.example.com", token=token, executor="shell")])
+    assert f"runners[a].token is {kind}, not the runner's authentication token." in str(raised.value)
+    assert token not in str(raised.value)
+    assert "glrt-" in raised.value.fix
+
+
+@pytest.mark.parametrize("token", ["glrt-t1_abcdefghijklmnopq", "abcdefghijklmnopqrst", "$RUNNER_TOKEN"])
+def test_runner_legacy_and_referenced_tokens_are_accepted(token):
+    declared = desired(runners=[entry("a", url="https://gitlab.example.com", token=token, executor="shell")])
+    assert [runner.token for runner in declared.runners] == [token]
+
+
 def test_write_removes_temporary_files_of_dead_writers_only(tmp_path):
     path = put(tmp_path, "register_shell")
     dead = subprocess.Popen(["true"])

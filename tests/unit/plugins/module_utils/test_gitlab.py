@@ -68,6 +68,8 @@ def test_settings_strip_trailing_slash_and_pick_ca_bundle():
     ({"api_url": "https://gitlab.example.com/api/v4"}, "api_url", "without /api/v4"),
     ({"api_token": ""}, "api_token", "GITLAB_PRIVATE_TOKEN"),
     ({"timeout": -5}, "timeout", "1 or more"),
+    ({"api_token": "glrt-t1_runner0000000000"}, "api_token is a runner authentication token (glrt-)", "access token"),
+    ({"api_token": "GR1348941abcdefghijkl"}, "api_token is a runner registration token", "access token"),
 ])
 def test_settings_reject_bad_input_naming_the_field(overrides, field, hint):
     with pytest.raises(RunnerOpsError) as caught:

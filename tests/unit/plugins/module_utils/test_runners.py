@@ -156,6 +156,8 @@ def ensure(fake, check_mode=False, **params):
     ({"runner_type": "project_type", "group": None}, ["project_type needs the project"]),
     ({"run_untagged": False, "tags": []}, ["run_untagged is false and tags is empty"]),
     ({"known_tokens": [{"token": "glrt-a", "system_id": ""}]}, ["known_tokens[0] lacks", "system_id"]),
+    ({"known_tokens": [{"token": "glrt-a", "system_id": "s_a"}, {"token": "glpat-oops", "system_id": "s_b"}]},
+     ["known_tokens[1] is a personal, group or project access token (glpat-)"]),
     ({"maintenance_note": "x" * 1025}, ["maintenance_note is 1025"]),
 ])
 def test_definition_errors_name_the_option_before_any_call(params, words):
