@@ -1393,6 +1393,24 @@ def plan_sync(path, desired, prune=True, now=None):
                     merged=merged, warnings=list(desired.warnings) + merged.warnings)
 
 
+def replan_if_rewritten(path, desired, plan, prune=True, now=None):
+    """``plan`` again, onto the file as it is now, when it changed since it was read.
+
+    gitlab-runner rewrites config.toml whenever it rotates a token and takes no lock; merging onto what
+    it wrote keeps that newer token. Anything unreadable is left to the write, which reports it.
+    """
+    try:
+        with open(path, "rb") as stream:
+            raw = stream.read()
+    except FileNotFoundError:
+        raw = None
+    except OSError:
+        return plan
+    if raw == (plan.config.raw if plan.config.exists else None):
+        return plan
+    return plan_sync(path, desired, prune=prune, now=now)
+
+
 # How long a write waits for another run writing the same file on the host.
 CONFIG_LOCK_SECONDS = 120
 
@@ -1454,6 +1472,13 @@ def _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_i
             else:
                 result["unregistered"].append(entry.name)
 
+    if plan.content_changed and not check_mode:
+        replanned = replan_if_rewritten(path, desired, plan, prune=prune, now=now)
+        if replanned is not plan:
+            plan = replanned
+            warnings.extend(warning for warning in plan.warnings if warning not in warnings)
+            result.update(changed=plan.content_changed, added=plan.merged.added, updated=plan.merged.updated,
+                          removed=plan.merged.removed)
     if plan.content_changed and not check_mode:
         if make_backup and plan.config.exists:
             result["backup_file"] = backup(path, plan.config.raw)

@@ -26,6 +26,8 @@ description:
     that is not valid TOML fails with its line and column and is left untouched.
   - Two runs writing the same file take turns on an advisory lock (C(flock)) of its directory, each reading what
     the other wrote; a run waits up to two minutes. Check mode takes no lock.
+  - gitlab-runner takes no lock when it rewrites the file (rotating its token). When the file changed between
+    the module's read and its write, the module merges again onto what is there now, so the newer token stays.
   - A write stopped before its rename (killed, host crash) leaves the old file whole; the next write removes the
     temporary file it left, which carries the writing process id in its name, once that process is gone.
   - Entries that are no longer declared are removed (O(prune)); with O(unregister_pruned) their runner manager is

@@ -164,6 +164,12 @@ def test_malformed_config_on_one_host_leaves_it_untouched(fleet):
     converged(fleet.run(), fleet)
 
 
+def test_empty_config_is_filled_in(fleet):
+    write_config(fleet.config_path("host-b"), "")
+    converged(fleet.run(), fleet)
+    assert set(fleet.entries("host-b")) == {"shared", "own-host-b"}
+
+
 def test_config_path_that_is_a_directory(fleet):
     fleet.config_path("host-c").mkdir()
     result = fleet.run()

@@ -264,3 +264,28 @@ def test_missing_directory_fails_with_a_fix(run_module, tmp_path):
     result = sync(run_module, tmp_path / "missing" / "config.toml", runners=[shell_runner()])
     assert result["failed"] is True
     assert "directory exists" in result["msg"]
+
+
+def test_token_gitlab_runner_rotates_while_the_module_plans_is_kept(run_module, config_dir, monkeypatch):
+    path = config_dir / "config.toml"
+    assert sync(run_module, path, runners=[shell_runner()])["changed"] is True
+    rotated = "glrt-t2_RotatedByTheRunner0001"
+    real_plan = _config_toml.plan_sync
+    planned = []
+
+    def plan_then_runner_rotates(*args, **kwargs):
+        plan = real_plan(*args, **kwargs)
+        if not planned:
+            # gitlab-runner rotates the token and rewrites the file right after the module read it.
+            text = path.read_text(encoding="utf-8").replace(TOKEN, rotated)
+            path.write_text(text.replace("2026-02-01T10:00:00Z", "2026-03-01T10:00:00Z"), encoding="utf-8")
+        planned.append(plan)
+        return plan
+
+    monkeypatch.setattr(_config_toml, "plan_sync", plan_then_runner_rotates)
+    result = sync(run_module, path, concurrent=7, runners=[shell_runner()])
+    assert len(planned) == 2
+    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    assert data["concurrent"] == 7
+    assert data["runners"][0]["token"] == rotated
+    assert any("kept the token on disk (obtained 2026-03-01T10:00:00Z)" in text for text in warnings_of(result))
