@@ -135,6 +135,10 @@ class Runner:
         })
         self.count = 0
 
+    def run_twice(self, playbook, inventory, sim, env=None):
+        """A first run and a rerun that should change nothing."""
+        return {"first": self.run(playbook, inventory, sim, env), "rerun": self.run(playbook, inventory, sim, env)}
+
     def run(self, playbook, inventory, sim, env=None):
         """One ansible-playbook run: wall time, peak RSS, recap and the API calls it made."""
         self.count += 1
@@ -231,7 +235,7 @@ def family_role(runner, sim, point):
     n, m, _k = point
     inventory = write_inventory(runner.work, n, role_vars(m))
     env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": TOKEN}
-    return {"first": runner.run(SITE, inventory, sim, env), "rerun": runner.run(SITE, inventory, sim, env)}
+    return runner.run_twice(SITE, inventory, sim, env)
 
 
 def family_template(runner, sim, point):
@@ -245,23 +249,31 @@ def family_template(runner, sim, point):
     } for index, definition in enumerate(definitions(m))]
     group_vars = dict(role_vars(m), bench_entries=entries, gitlab_runner_concurrent=1, gitlab_runner_check_interval=3)
     inventory = write_inventory(runner.work, n, group_vars)
-    playbook = runner.work / "template.yml"
-    playbook.write_text(yaml.safe_dump([{
+    playbook = write_play(runner, "template.yml", {
         "name": "config.toml from a template, no API",
         "hosts": "gitlab_runners",
         "become": "{{ gitlab_runner_become | default(true) }}",
         "tasks": [{"name": "Write config.toml", "ansible.builtin.template": {
             "src": str(BENCH / "templates" / "config.toml.j2"), "dest": "{{ gitlab_runner_config_path }}",
             "mode": "0600"}, "no_log": True}],
-    }], sort_keys=False), encoding="utf-8")
-    return {"first": runner.run(playbook, inventory, sim), "rerun": runner.run(playbook, inventory, sim)}
+    })
+    return runner.run_twice(playbook, inventory, sim)
 
 
-def localhost_inventory(runner):
-    path = runner.work / "localhost.yml"
-    path.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {"ansible_connection": "local"}}}}),
-                    encoding="utf-8")
+def write_play(runner, name, play):
+    """A playbook of one play in the run's work directory."""
+    path = runner.work / name
+    path.write_text(yaml.safe_dump([play], sort_keys=False), encoding="utf-8")
     return path
+
+
+def localhost_play(runner, name, title, tasks, **keywords):
+    """A play on localhost without facts, and the inventory it runs with."""
+    play = dict({"name": title, "hosts": "localhost", "gather_facts": False}, **keywords, tasks=tasks)
+    inventory = runner.work / "localhost.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {"ansible_connection": "local"}}}}),
+                         encoding="utf-8")
+    return write_play(runner, name, play), inventory
 
 
 def fleet_group_id(sim):
@@ -275,46 +287,31 @@ def family_module(runner, sim, point):
     """
     _n, m, _k = point
     group_id = fleet_group_id(sim)
-    playbook = runner.work / "module.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "name": "Ensure the runners with runnerops.gitlab",
-        "hosts": "localhost",
-        "gather_facts": False,
-        "module_defaults": {"group/runnerops.gitlab.gitlab": {"api_url": sim.url, "api_token": TOKEN}},
-        "tasks": [
-            {"name": "Check the token's scopes once", "runnerops.gitlab.gitlab_runner_info": {
-                "gather_runners": False, "check_scopes": ["read", "create", "manage"]}},
-            {"name": "Ensure the runners", "runnerops.gitlab.gitlab_runner_create": {
-                "name": "{{ item.name }}", "runner_type": "{{ item.runner_type }}", "group": str(group_id),
-                "tags": "{{ item.tags }}", "run_untagged": "{{ item.run_untagged }}", "locked": "{{ item.locked }}",
-                "maximum_timeout": "{{ item.maximum_timeout }}", "paused": "{{ item.paused }}", "preflight": False},
-             "loop": definitions(m), "loop_control": {"label": "{{ item.name }}"}, "no_log": True},
-        ],
-    }], sort_keys=False), encoding="utf-8")
-    inventory = localhost_inventory(runner)
-    return {"first": runner.run(playbook, inventory, sim), "rerun": runner.run(playbook, inventory, sim)}
+    playbook, inventory = localhost_play(runner, "module.yml", "Ensure the runners with runnerops.gitlab", [
+        {"name": "Check the token's scopes once", "runnerops.gitlab.gitlab_runner_info": {
+            "gather_runners": False, "check_scopes": ["read", "create", "manage"]}},
+        {"name": "Ensure the runners", "runnerops.gitlab.gitlab_runner_create": {
+            "name": "{{ item.name }}", "runner_type": "{{ item.runner_type }}", "group": str(group_id),
+            "tags": "{{ item.tags }}", "run_untagged": "{{ item.run_untagged }}", "locked": "{{ item.locked }}",
+            "maximum_timeout": "{{ item.maximum_timeout }}", "paused": "{{ item.paused }}", "preflight": False},
+         "loop": definitions(m), "loop_control": {"label": "{{ item.name }}"}, "no_log": True},
+    ], module_defaults={"group/runnerops.gitlab.gitlab": {"api_url": sim.url, "api_token": TOKEN}})
+    return runner.run_twice(playbook, inventory, sim)
 
 
 def family_peer(runner, sim, point):
     """The same M runners with community.general.gitlab_runner (its group option takes the numeric id)."""
     _n, m, _k = point
     group_id = fleet_group_id(sim)
-    playbook = runner.work / "peer.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "name": "Ensure the runners with community.general",
-        "hosts": "localhost",
-        "gather_facts": False,
-        "tasks": [
-            {"name": "Ensure the runners", "community.general.gitlab_runner": {
-                "api_url": sim.url, "api_token": TOKEN, "description": "{{ item.name }}", "group": str(group_id),
-                "tag_list": "{{ item.tags }}", "run_untagged": "{{ item.run_untagged }}",
-                "locked": "{{ item.locked }}", "maximum_timeout": "{{ item.maximum_timeout }}",
-                "paused": "{{ item.paused }}", "state": "present"},
-             "loop": definitions(m), "loop_control": {"label": "{{ item.name }}"}, "no_log": True},
-        ],
-    }], sort_keys=False), encoding="utf-8")
-    inventory = localhost_inventory(runner)
-    return {"first": runner.run(playbook, inventory, sim), "rerun": runner.run(playbook, inventory, sim)}
+    playbook, inventory = localhost_play(runner, "peer.yml", "Ensure the runners with community.general", [
+        {"name": "Ensure the runners", "community.general.gitlab_runner": {
+            "api_url": sim.url, "api_token": TOKEN, "description": "{{ item.name }}", "group": str(group_id),
+            "tag_list": "{{ item.tags }}", "run_untagged": "{{ item.run_untagged }}",
+            "locked": "{{ item.locked }}", "maximum_timeout": "{{ item.maximum_timeout }}",
+            "paused": "{{ item.paused }}", "state": "present"},
+         "loop": definitions(m), "loop_control": {"label": "{{ item.name }}"}, "no_log": True},
+    ])
+    return runner.run_twice(playbook, inventory, sim)
 
 
 FAMILY_RUNS = {"role": family_role, "template": family_template, "module": family_module, "peer": family_peer}

@@ -24,6 +24,7 @@ import string
 import tempfile
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from urllib.error import HTTPError, URLError
@@ -1436,10 +1437,9 @@ def run_sync(path, desired, prune=True, check_mode=False, make_backup=False, unr
     host take turns on a lock of the file's directory, so each reads what the other wrote.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    if check_mode or not os.path.isdir(directory):
-        return _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_id, prepare,
-                         unsafe_writes, machine_id_paths, now)
-    with ExclusiveLock(directory, CONFIG_LOCK_SECONDS, f"writing {path}"):
+    # A missing directory has nothing to take turns on; writing there fails with its own message.
+    unlocked = check_mode or not os.path.isdir(directory)
+    with nullcontext() if unlocked else ExclusiveLock(directory, CONFIG_LOCK_SECONDS, f"writing {path}"):
         return _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_id, prepare,
                          unsafe_writes, machine_id_paths, now)
 
@@ -1479,10 +1479,10 @@ def _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_i
             warnings.extend(warning for warning in plan.warnings if warning not in warnings)
             result.update(changed=plan.content_changed, added=plan.merged.added, updated=plan.merged.updated,
                           removed=plan.merged.removed)
-    if plan.content_changed and not check_mode:
-        if make_backup and plan.config.exists:
-            result["backup_file"] = backup(path, plan.config.raw)
-        atomic_write(path, plan.after_text.encode("utf-8"), prepare=prepare, unsafe_writes=unsafe_writes)
+        if plan.content_changed:
+            if make_backup and plan.config.exists:
+                result["backup_file"] = backup(path, plan.config.raw)
+            atomic_write(path, plan.after_text.encode("utf-8"), prepare=prepare, unsafe_writes=unsafe_writes)
 
     if write_id and source != "file":
         result["changed"] = True

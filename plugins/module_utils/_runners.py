@@ -12,11 +12,11 @@ and the fix.
 from __future__ import annotations
 
 import datetime
+from contextlib import nullcontext
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import runner_token_problem
 from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import (
     ACCEPTED_SCOPES,
     MANAGE_RUNNER_SINCE,
@@ -25,6 +25,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import (
     parse_version,
     preflight,
 )
+from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import runner_token_problem
 
 RUNNER_TYPES = ("instance_type", "group_type", "project_type")
 OWNER_KINDS = {"instance_type": "instance", "group_type": "group", "project_type": "project"}
@@ -144,20 +145,24 @@ class Owner:
                 "can only be deleted by an administrator.")
 
 
+def details_owners(details, kind):
+    """Every group or project (``kind``) a runner's details name, with id and path."""
+    if kind == "group":
+        return [Owner("group", group.get("id"), group_path_from_web_url(group.get("web_url")))
+                for group in details.get("groups") or []]
+    if kind == "project":
+        return [Owner("project", project.get("id"), project.get("path_with_namespace"))
+                for project in details.get("projects") or []]
+    return []
+
+
 def owner_from_details(details):
     """The owner GitLab shows in a runner's details (its first group or project)."""
     kind = OWNER_KINDS.get(details.get("runner_type"), "instance")
-    if kind == "group":
-        groups = details.get("groups") or []
-        if groups:
-            return Owner("group", groups[0].get("id"), group_path_from_web_url(groups[0].get("web_url")))
-        return Owner("group")
-    if kind == "project":
-        projects = details.get("projects") or []
-        if projects:
-            return Owner("project", projects[0].get("id"), projects[0].get("path_with_namespace"))
-        return Owner("project")
-    return Owner("instance")
+    if kind == "instance":
+        return Owner("instance")
+    owners = details_owners(details, kind)
+    return owners[0] if owners else Owner(kind)
 
 
 def group_path_from_web_url(web_url):
@@ -436,9 +441,8 @@ class RunnerLookup:
         ``find``, which lists the owner's runners as if no id were known.
         """
         runner_id = desired.known_id
-        action = f"Reading runner {runner_id}, the id hosts carry for {desired.label}"
         try:
-            details = self.client.get(action, f"/runners/{runner_id}", missing_ok=True)
+            details = self.details(runner_id, f"{desired.label} (the id hosts carry)")
         except RunnerOpsError as error:
             if error.status == 403:
                 return None, None  # not this user's to read: finding it by name says what is wrong
@@ -492,29 +496,21 @@ def owner_in_details(details, kind, ref):
     """
     if kind == "instance":
         return Owner("instance") if details.get("runner_type") == "instance_type" else None
-    if kind == "group":
-        candidates = [(group.get("id"), group_path_from_web_url(group.get("web_url")))
-                      for group in details.get("groups") or []]
-    else:
-        candidates = [(project.get("id"), project.get("path_with_namespace"))
-                      for project in details.get("projects") or []]
     ref = str(ref)
-    for owner_id, path in candidates:
+    for owner in details_owners(details, kind):
         if ref.isdigit():
-            matches = owner_id == int(ref)
+            matches = owner.id == int(ref)
         else:
-            matches = path is not None and path.casefold() == ref.casefold()
+            matches = owner.path is not None and owner.path.casefold() == ref.casefold()
         if matches:
-            return Owner(kind, owner_id, path)
+            return owner
     return None
 
 
 def belongs_to(details, owner):
-    if owner.kind == "group":
-        return any(group.get("id") == owner.id for group in details.get("groups") or [])
-    if owner.kind == "project":
-        return any(project.get("id") == owner.id for project in details.get("projects") or [])
-    return details.get("runner_type") == "instance_type"
+    if owner.kind == "instance":
+        return details.get("runner_type") == "instance_type"
+    return any(candidate.id == owner.id for candidate in details_owners(details, owner.kind))
 
 
 def check_pinned(desired, owner, details):
@@ -616,9 +612,7 @@ class RunnerEnsurer:
         desired = self.desired
         if self.run_preflight:
             self._preflight()
-        if self.lock is None or self.check_mode:
-            return self._settle()
-        with self.lock:
+        with nullcontext() if self.lock is None or self.check_mode else self.lock:
             return self._settle()
 
     def _settle(self):

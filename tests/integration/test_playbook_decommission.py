@@ -13,6 +13,7 @@ import tomllib
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.integration._hosts import lay_out_hosts, local_inventory
 
 DECOMMISSION = REPO_ROOT / "playbooks" / "decommission.yml"
 PAT = "glpat-fleet-owner-0000000000"
@@ -61,12 +62,6 @@ def config_text(host):
 """ for name, runner_id, token in entries)
 
 
-def inventory(tmp_path):
-    hosts = {host: {"ansible_connection": "local", "gitlab_runner_config_path": str(tmp_path / host / "config.toml")}
-             for host in HOSTS}
-    return {"all": {"children": {"gitlab_runners": {"hosts": hosts, "vars": {"gitlab_runner_become": False}}}}}
-
-
 def runners(sim):
     return {runner["id"]: runner for runner in sim.state()["runners"]}
 
@@ -83,14 +78,11 @@ def assert_no_token(run):
 @pytest.fixture
 def fleet(make_sim, ansible_playbook, tmp_path):
     sim = make_sim(SEED)
-    for host in HOSTS:
-        (tmp_path / host).mkdir()
-        (tmp_path / host / ".runner_system_id").write_text(SYSTEM_IDS[host], encoding="ascii")
-        (tmp_path / host / "config.toml").write_text(config_text(host).format(url=sim.url), encoding="utf-8")
+    lay_out_hosts(tmp_path, {host: config_text(host) for host in HOSTS}, SYSTEM_IDS, sim.url)
     env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT}
 
     def run(extra_vars=None, **kwargs):
-        return ansible_playbook(DECOMMISSION, inventory=inventory(tmp_path), env=env,
+        return ansible_playbook(DECOMMISSION, inventory=local_inventory(tmp_path, HOSTS), env=env,
                                 extra_vars=extra_vars if extra_vars is not None else {"target": "runner-c"}, **kwargs)
 
     return sim, run

@@ -12,6 +12,7 @@ import tomllib
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.integration._hosts import lay_out_hosts, local_inventory
 
 MIGRATE = REPO_ROOT / "playbooks" / "migrate_registration_tokens.yml"
 PAT = "glpat-fleet-owner-0000000000"
@@ -96,15 +97,6 @@ check_interval = 0
 }
 
 
-def inventory(tmp_path, **host_vars):
-    hosts = {}
-    for host in HOSTS:
-        hosts[host] = {"ansible_connection": "local",
-                       "gitlab_runner_config_path": str(tmp_path / host / "config.toml")}
-        hosts[host].update(host_vars.get(host, {}))
-    return {"all": {"children": {"gitlab_runners": {"hosts": hosts, "vars": {"gitlab_runner_become": False}}}}}
-
-
 def config(tmp_path, host):
     return tomllib.loads((tmp_path / host / "config.toml").read_text(encoding="utf-8"))
 
@@ -130,15 +122,12 @@ def assert_no_token(run):
 @pytest.fixture
 def fleet(make_sim, ansible_playbook, tmp_path):
     sim = make_sim(SEED)
-    for index, host in enumerate(HOSTS, start=1):
-        (tmp_path / host).mkdir()
-        # Local hosts share this machine's id; each gets the manager identity GitLab knows it by.
-        (tmp_path / host / ".runner_system_id").write_text(SYSTEM_IDS[host], encoding="ascii")
-        (tmp_path / host / "config.toml").write_text(CONFIGS[host].format(url=sim.url), encoding="utf-8")
+    lay_out_hosts(tmp_path, {host: CONFIGS[host] for host in HOSTS}, SYSTEM_IDS, sim.url)
     env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT}
 
     def run(host_vars=None, **kwargs):
-        return ansible_playbook(MIGRATE, inventory=inventory(tmp_path, **(host_vars or {})), env=env, **kwargs)
+        return ansible_playbook(MIGRATE, inventory=local_inventory(tmp_path, HOSTS, **(host_vars or {})), env=env,
+                                **kwargs)
 
     return sim, run
 

@@ -13,6 +13,7 @@ import tomllib
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.integration._hosts import lay_out_hosts, local_inventory
 
 ROTATE = REPO_ROOT / "playbooks" / "rotate_tokens.yml"
 PAT = "glpat-fleet-owner-0000000000"
@@ -77,12 +78,6 @@ def config_text(host):
             + entry(f"build-{host}", 23 + HOSTS.index(host), BUILD[host], stamp(-1), stamp(60)))
 
 
-def inventory(tmp_path):
-    hosts = {host: {"ansible_connection": "local", "gitlab_runner_config_path": str(tmp_path / host / "config.toml")}
-             for host in HOSTS}
-    return {"all": {"children": {"gitlab_runners": {"hosts": hosts, "vars": {"gitlab_runner_become": False}}}}}
-
-
 def entries(tmp_path, host):
     data = tomllib.loads((tmp_path / host / "config.toml").read_text(encoding="utf-8"))
     return {item["name"]: item for item in data["runners"]}
@@ -105,14 +100,11 @@ def assert_no_token(run):
 @pytest.fixture
 def fleet(make_sim, ansible_playbook, tmp_path):
     sim = make_sim(SEED)
-    for host in HOSTS:
-        (tmp_path / host).mkdir()
-        (tmp_path / host / ".runner_system_id").write_text(SYSTEM_IDS[host], encoding="ascii")
-        (tmp_path / host / "config.toml").write_text(config_text(host).format(url=sim.url), encoding="utf-8")
+    lay_out_hosts(tmp_path, {host: config_text(host) for host in HOSTS}, SYSTEM_IDS, sim.url)
     env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT}
 
     def run(**kwargs):
-        return ansible_playbook(ROTATE, inventory=inventory(tmp_path), env=env, **kwargs)
+        return ansible_playbook(ROTATE, inventory=local_inventory(tmp_path, HOSTS), env=env, **kwargs)
 
     return sim, run
 
