@@ -88,20 +88,6 @@ def known_time(value):
     return text
 
 
-def parse_utc(text):
-    """An RFC 3339 time (``Z``, an offset, or none meaning UTC) as an aware datetime, or None."""
-    if not text:
-        return None
-    value = str(text).strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def system_id_conflicts(reports):
     """``{system_id: [hosts]}`` for every system id more than one host reports."""
     hosts_of = {}
