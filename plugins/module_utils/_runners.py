@@ -25,6 +25,13 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import (
     parse_version,
     preflight,
 )
+from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
+    LIVE_WINDOW,
+    describe_manager,
+    is_recent,
+    live_managers,
+    parse_time,
+)
 from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import runner_token_problem
 
 RUNNER_TYPES = ("instance_type", "group_type", "project_type")
@@ -221,11 +228,26 @@ def differences(wanted, current):
                 if not same_value(attribute, value, current.get(attribute)))
 
 
+@dataclass(frozen=True)
+class KnownToken:
+    """A token a host holds for the runner, with that host's system id and what it knows of the token's age."""
+
+    token: str
+    system_id: str
+    obtained_at: str | None = None
+    host: str | None = None
+
+    @property
+    def holder(self):
+        return f"host {self.host} (system id {self.system_id})" if self.host else f"system id {self.system_id}"
+
+
 class DesiredRunner:
     """One runner definition, built from module parameters and checked before any API call."""
 
     def __init__(self, name, runner_type, group=None, project=None, runner_id=None, state="present",
-                 attributes=None, known_tokens=None, token_reset="if_no_valid_token", known_id=None):
+                 attributes=None, known_tokens=None, token_reset="if_no_valid_token", known_id=None,
+                 run_system_ids=None, protect_live_managers=None, live_manager_window=LIVE_WINDOW):
         self.name = name
         self.runner_type = runner_type
         self.group = group
@@ -234,8 +256,16 @@ class DesiredRunner:
         self.known_id = known_id
         self.state = state
         self.attributes = dict(attributes or {})
-        self.known_tokens = known_tokens
+        self.known_tokens = None if known_tokens is None else [
+            token if isinstance(token, KnownToken) else KnownToken(*token) for token in known_tokens]
         self.token_reset = token_reset
+        self.run_system_ids = None if run_system_ids is None else [str(value) for value in run_system_ids if value]
+        # An explicit token_reset=always is a request to rotate; every other reset is guarded unless switched off.
+        self.protect_live_managers = (token_reset != "always") if protect_live_managers is None \
+            else bool(protect_live_managers)
+        self.live_manager_window = live_manager_window
+        # Known tokens that cannot be runner tokens: (index, KnownToken, what the token is). Set by check().
+        self.ignored_tokens = []
 
     @classmethod
     def from_params(cls, params):
@@ -253,9 +283,15 @@ class DesiredRunner:
             runner_id=params.get("id"),
             state=params.get("state") or "present",
             attributes=attributes,
-            known_tokens=None if known is None else [(entry["token"], entry["system_id"]) for entry in known],
+            known_tokens=None if known is None else [
+                KnownToken(entry["token"], entry["system_id"], entry.get("obtained_at") or None,
+                           entry.get("host") or None) for entry in known],
             token_reset=params.get("token_reset") or "if_no_valid_token",
             known_id=params.get("known_id"),
+            run_system_ids=params.get("run_system_ids"),
+            protect_live_managers=params.get("protect_live_managers"),
+            live_manager_window=LIVE_WINDOW if params.get("live_manager_window") is None
+            else params["live_manager_window"],
         )
         desired.check()
         return desired
@@ -333,15 +369,20 @@ class DesiredRunner:
         if self.token_reset not in TOKEN_RESET_CHOICES:
             fail(f"token_reset {self.token_reset!r} is not one of {', '.join(TOKEN_RESET_CHOICES)}.",
                  "set token_reset to if_no_valid_token, always or never.")
-        for index, (token, system_id) in enumerate(self.known_tokens or ()):
-            if not token or not system_id:
+        if self.live_manager_window is not None and self.live_manager_window <= 0:
+            fail(f"live_manager_window is {self.live_manager_window}; it must be a number of seconds above 0.",
+                 "set live_manager_window to how recently a host must have contacted GitLab to count as live "
+                 f"(default {LIVE_WINDOW}), or set protect_live_managers to false.")
+        self.ignored_tokens = []
+        for index, known in enumerate(self.known_tokens or ()):
+            if not known.token or not known.system_id:
                 fail(f"known_tokens[{index}] lacks its token or its system_id.",
                      "give each known token with the system_id of the host that holds it; a token is only "
                      "ever checked together with its holder's system id.")
-            wrong_kind = runner_token_problem(token)
+            wrong_kind = runner_token_problem(known.token)
             if wrong_kind:
-                fail(f"known_tokens[{index}] is {wrong_kind}, not a runner's authentication token.",
-                     "give the glrt- (or legacy) tokens the hosts hold in config.toml.")
+                # One host with a pasted API token must not stop the runner: set it aside, never echo it.
+                self.ignored_tokens.append((index, known, wrong_kind))
 
     def access_level_invalid(self):
         level = self.attributes.get("access_level")
@@ -362,12 +403,29 @@ class DesiredRunner:
         attributes.update(self.wanted_attributes())
         return attributes
 
+    def usable_known_tokens(self):
+        ignored = set(index for index, _known, _kind in self.ignored_tokens)
+        return [known for index, known in enumerate(self.known_tokens or ()) if index not in ignored]
+
     def distinct_known_tokens(self):
-        """Each distinct token once, with the system id of its first holder."""
+        """Each distinct usable token once: ``(token, system id of its first holder, earliest known age)``."""
         seen = {}
-        for token, system_id in self.known_tokens or ():
-            seen.setdefault(token, system_id)
-        return list(seen.items())
+        for known in self.usable_known_tokens():
+            first = seen.setdefault(known.token, [known.system_id, known.obtained_at])
+            if parse_time(known.obtained_at) and (parse_time(first[1]) is None
+                                                  or parse_time(known.obtained_at) < parse_time(first[1])):
+                first[1] = known.obtained_at
+        return [(token, system_id, obtained_at) for token, (system_id, obtained_at) in seen.items()]
+
+    def protected_system_ids(self):
+        """The system ids of this run's hosts: run_system_ids, else every holder of a known token."""
+        if self.run_system_ids is not None:
+            return set(self.run_system_ids)
+        return set(known.system_id for known in self.known_tokens or ())
+
+    def ignored_token_report(self):
+        return [{"index": index, "host": known.host, "system_id": known.system_id, "reason": kind}
+                for index, known, kind in self.ignored_tokens]
 
 
 def _text_or_none(value):
@@ -610,6 +668,11 @@ class RunnerEnsurer:
 
     def run(self):
         desired = self.desired
+        for index, known, kind in desired.ignored_tokens:
+            self.warnings.append(
+                f"known_tokens[{index}] of {desired.label}, held by {known.holder}, is {kind}, not a runner "
+                "authentication token, so it was set aside (its value is not shown) and the runner was settled from "
+                "the other holders. Fix that host's config.toml entry; the next run hands it the runner's token.")
         if self.run_preflight:
             self._preflight()
         with nullcontext() if self.lock is None or self.check_mode else self.lock:
@@ -676,8 +739,8 @@ class RunnerEnsurer:
 
     # ------------------------------------------------------------------ states
 
-    def _result(self, changed, runner, before, after, token=None, token_expires_at=None, token_source=None):
-        obtained_at = None
+    def _result(self, changed, runner, before, after, token=None, token_expires_at=None, token_source=None,
+                obtained_at=None):
         if token_source in ("created", "reset"):
             # To the microsecond: of two runs that took turns on the lock, the later token is the valid one.
             obtained_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -688,6 +751,7 @@ class RunnerEnsurer:
             "token_expires_at": token_expires_at,
             "token_obtained_at": obtained_at,
             "token_source": token_source,
+            "ignored_known_tokens": self.desired.ignored_token_report(),
             "diff": {"before": before, "after": after},
         }
 
@@ -719,10 +783,60 @@ class RunnerEnsurer:
                 raise self._explain(error, "create", owner) from error
             return self._recover_lost_create(owner, error)
         self.changed = True
+        runner_id, token = answer.get("id"), answer.get("token")
+        self._claim(runner_id, token)
+        self._settle_duplicates(owner, runner_id)
 
-        runner = public_runner(answer.get("id"), attributes, desired.runner_type, owner)
-        return self._result(True, runner, {}, runner, token=answer.get("token"),
+        runner = public_runner(runner_id, attributes, desired.runner_type, owner)
+        return self._result(True, runner, {}, runner, token=token,
                             token_expires_at=answer.get("token_expires_at"), token_source="created")
+
+    def _claim(self, runner_id, token):
+        """Show GitLab at once that a host of this run is taking the new token.
+
+        GitLab lists a runner manager only once a host used the token, so until then another run (a job slice,
+        a second controller) would see a runner nobody uses. Checking the token with the system id of a host of
+        this run records that host as the runner's manager, which every other run's guard then sees.
+        """
+        system_ids = sorted(self.desired.protected_system_ids())
+        if not system_ids or not token:
+            return
+        try:
+            self.client.post(f"Recording host {system_ids[0]} as a manager of new {self.desired.label} "
+                             f"(id {runner_id})", "/runners/verify", {"token": token, "system_id": system_ids[0]})
+        except RunnerOpsError as error:
+            self.warnings.append(f"Could not record a manager for new {self.desired.label} (id {runner_id}): "
+                                 f"{error.reason} Until a host uses its token, another run could reset it.")
+
+    def _settle_duplicates(self, owner, runner_id):
+        """After a create, look again: of two runs that both created the runner, the older runner wins.
+
+        GitLab has no uniqueness on a runner's description, and no lock reaches another controller or AWX
+        job. Ids grow with creation, so the runner with the lowest id is the one every run keeps; a run whose
+        own runner is younger deletes it before any host received its token, and fails.
+        """
+        desired = self.desired
+        listed = self.lookup.list_owner_runners(owner, desired.runner_type, desired.label)
+        others = sorted(item["id"] for item in listed if item.get("description") == desired.name
+                        and item.get("runner_type", desired.runner_type) == desired.runner_type
+                        and item.get("id") != runner_id)
+        older = []
+        for other_id in others:
+            if other_id > runner_id:
+                continue  # a younger twin: its own run removes it
+            details = self.lookup.details(other_id, desired.label, owner)
+            if details is not None and belongs_to(details, owner):
+                older.append(other_id)
+        if not older:
+            return
+        self._write("manage", owner, f"Removing runner {runner_id}, the duplicate of {desired.label} this run created",
+                    lambda action: self.client.delete(action, f"/runners/{runner_id}", missing_ok=True))
+        raise RunnerOpsError(
+            f"Creating {desired.label} in {owner.label}",
+            f"another run created the same runner at the same time (runner {older[0]}), so this run deleted its own "
+            f"duplicate (runner {runner_id}) before any host received its token.",
+            fix=f"let the other run finish: its hosts then hold the token of runner {older[0]}, and running this play "
+                "again (best with every host of the fleet in one run) hands that token to these hosts too.")
 
     def _recover_lost_create(self, owner, error):
         """The create call failed without a clear answer: look again instead of creating twice."""
@@ -742,6 +856,8 @@ class RunnerEnsurer:
             f"The answer to creating {desired.label} in {owner.label} was lost ({error.reason.rstrip('.')}), but "
             f"GitLab had created it as runner {runner_id}. Its token was reset to recover one instead of creating "
             "a duplicate.")
+        # Most likely this run's own runner: only hosts already using it are protected, not its young age.
+        self._guard_reset(found, young_counts=False)
         token, expires = self._reset(owner, found)
         runner = public_runner(runner_id, runner_attributes(found), found.get("runner_type"), owner)
         return self._result(True, runner, {}, runner, token=token, token_expires_at=expires, token_source="reset")
@@ -767,39 +883,89 @@ class RunnerEnsurer:
                 after_attributes = runner_attributes(updated)
         after = public_runner(runner_id, after_attributes, runner_type, owner)
 
-        token, expires, source, token_changed = self._settle_token(owner, current)
+        token, expires, source, token_changed, obtained_at = self._settle_token(owner, current)
         return self._result(changed or token_changed, after, before, after, token=token,
-                            token_expires_at=expires, token_source=source)
+                            token_expires_at=expires, token_source=source, obtained_at=obtained_at)
 
     # ------------------------------------------------------------------ tokens
 
     def _settle_token(self, owner, current):
-        """``(token, token_expires_at, token_source, changed)`` for a runner that already existed."""
+        """``(token, token_expires_at, token_source, changed, token_obtained_at)`` for a runner that existed."""
         desired = self.desired
         if desired.token_reset == "always":
+            self._guard_reset(current)
             if self.check_mode:
-                return None, None, "would_reset", True
+                return None, None, "would_reset", True, None
             token, expires = self._reset(owner, current)
-            return token, expires, "reset", True
+            return token, expires, "reset", True, None
         if desired.known_tokens is None:
             # No token asked for: leave the runner's token alone.
-            return None, None, None, False
+            return None, None, None, False, None
 
         candidates = desired.distinct_known_tokens()
         if self.check_mode:
             if candidates:
                 # Checking a token contacts GitLab as the runner would and records a runner manager.
-                return None, None, "would_verify", False
+                return None, None, "would_verify", False, None
             self._refuse_reset_if_forbidden(current, checked=0)
-            return None, None, "would_reset", True
+            self._guard_reset(current)
+            return None, None, "would_reset", True, None
 
-        for index, (token, system_id) in enumerate(candidates):
+        for index, (token, system_id, obtained_at) in enumerate(candidates):
             answer = self._verify(current, token, system_id, index)
             if answer is not None:
-                return token, answer.get("token_expires_at"), "existing", False
+                # The token keeps the age its holder knew; a run never re-stamps it.
+                return token, answer.get("token_expires_at"), "existing", False, obtained_at
         self._refuse_reset_if_forbidden(current, checked=len(candidates))
+        self._guard_reset(current)
         token, expires = self._reset(owner, current)
-        return token, expires, "reset", True
+        return token, expires, "reset", True, None
+
+    def _guard_reset(self, current, young_counts=True):
+        """Refuse a reset that would cut off a live host this run cannot reach, as GitLab sees its hosts.
+
+        Live: a manager that made contact within the window and whose system id belongs to no host of this run.
+        A runner created within the window that no host has used yet counts too: another run may be handing
+        its token out right now. Costs one read, made only when a reset is about to happen.
+        """
+        desired = self.desired
+        if not desired.protect_live_managers:
+            return
+        runner_id = current["id"]
+        window = desired.live_manager_window
+        now = datetime.datetime.now(datetime.timezone.utc)
+        action = f"Resetting the token of {desired.label} (id {runner_id})"
+        fix = ("run the play with those hosts too (one of them holds the valid token, which is then handed to every "
+               "host), or let the other run finish first. If they are gone for good, remove them (decommission) or "
+               f"wait until they have been silent for {window} seconds; set protect_live_managers to false only to "
+               "cut them off deliberately.")
+        try:
+            managers = self.client.get(f"Reading the managers of {desired.label} (id {runner_id}) before a reset",
+                                       f"/runners/{runner_id}/managers", missing_ok=True)
+        except RunnerOpsError as error:
+            raise explain_read_error(error, None) from error
+        if managers is None:
+            # GitLab before 17.1 lists no managers: the runner's own last contact is all there is to see.
+            if is_recent(current.get("contacted_at"), now, window):
+                raise RunnerOpsError(action, (
+                    f"no host of this run holds a valid token, and a host contacted GitLab with this runner at "
+                    f"{current.get('contacted_at')} (within {window} seconds); this GitLab lists no runner managers "
+                    "(GET /runners/:id/managers arrived in 17.1), so it cannot tell whether that host is part of this "
+                    "run. A reset would cut it off."), fix=fix)
+            return
+        live = live_managers(managers, desired.protected_system_ids(), now, window)
+        if live:
+            raise RunnerOpsError(action, (
+                "no host of this run holds a valid token, and GitLab lists managers that contacted it within "
+                f"{window} seconds and belong to no host of this run: "
+                f"{'; '.join(describe_manager(manager) for manager in live)}. A reset would cut them off."), fix=fix)
+        if young_counts and not managers and is_recent(current.get("created_at"), now, window):
+            raise RunnerOpsError(action, (
+                f"the runner was created at {current.get('created_at')} and no host has used its token yet: another "
+                "run (a job slice, a second controller) may be handing it to its hosts right now, and a reset would "
+                "cut them off."),
+                fix="let the other run finish, then run again with every host of the fleet; if no other run exists, "
+                    f"delete runner {runner_id} in GitLab (this play creates it again) or wait {window} seconds.")
 
     def _verify(self, current, token, system_id, index):
         """The verify answer when ``token`` authenticates this very runner, else None."""

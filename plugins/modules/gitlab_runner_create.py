@@ -27,6 +27,10 @@ description:
   - The create call is never re-sent blindly. When its answer is lost (timeout, dropped connection, 5xx), the
     module looks the runner up again; if GitLab did create it, its token is reset to recover one instead of
     creating a duplicate.
+  - GitLab does not keep runner descriptions unique, and no lock reaches another controller or AWX job. After
+    creating a runner the module lists its owner's runners once more; when another run created the same runner at
+    the same time, the runner with the lower id wins, and the run whose runner is younger deletes it before any
+    host received its token and fails, saying to run again once the other run finished.
 author:
   - runnerops maintainers (@runnerops)
 extends_documentation_fragment:
@@ -156,7 +160,10 @@ options:
         a token is valid only when GitLab answers with this runner's id. The first valid one is returned with
         RV(token_source=existing).
       - When none is valid (or the list is empty) and the runner already existed, its token is reset, unless
-        O(token_reset=never).
+        O(token_reset=never) or a live host outside this run would be cut off (see O(protect_live_managers)).
+      - An item whose token is not a runner token (an API token pasted into C(config.toml), say) is set aside with a
+        warning naming its holder, never its value, and the runner is settled from the other items; see
+        RV(ignored_known_tokens).
       - Not set means the module does not settle a token for a runner that already exists; RV(token) is then
         V(null) unless the runner was created in this run or O(token_reset=always).
     type: list
@@ -173,10 +180,49 @@ options:
             because checking records a runner manager under the system id sent.
         type: str
         required: true
+      obtained_at:
+        description:
+          - When the holder obtained the token (its C(token_obtained_at) in C(config.toml)), RFC 3339.
+          - Returned as RV(token_obtained_at) when this token is the valid one, so the token keeps its age on every
+            host it is handed to. Omit it (or give gitlab-runner's zero time) when the holder does not know it.
+        type: str
+      host:
+        description:
+          - The holder's name (for example its inventory name), used in messages only.
+        type: str
+  run_system_ids:
+    description:
+      - The system ids of every host this run hands the runner's token to, including hosts that hold no token yet.
+      - A manager whose system id is in this list is never counted as a live host outside the run by
+        O(protect_live_managers).
+      - Not set means the system ids of O(known_tokens).
+      - After creating a runner, the token is checked once with the first of these system ids, so GitLab lists a
+        manager for the runner at once and other runs see that a host is taking it.
+    type: list
+    elements: str
+  protect_live_managers:
+    description:
+      - Before resetting the token of a runner that already exists, read its managers (one C(GET
+        /runners/:id/managers), only when a reset is about to happen) and refuse the reset when one of them
+        contacted GitLab within O(live_manager_window) seconds and its system id is not in O(run_system_ids): that
+        host holds the valid token and would be cut off. The failure names each such manager (system id, IP
+        address, version, last contact).
+      - A runner created within O(live_manager_window) that no host has used yet is protected too, because
+        another run (a job slice, a second controller) may be handing its token out.
+      - On GitLab before 17.1, which lists no managers, the runner's own last contact decides.
+      - Not set means V(true), except with O(token_reset=always), an explicit request to rotate.
+    type: bool
+  live_manager_window:
+    description:
+      - Seconds since its last contact within which a runner manager counts as a live host. The default is the
+        window in which GitLab itself shows a runner as online.
+    type: int
+    default: 7200
   token_reset:
     description:
       - When to reset the token of a runner that already exists.
-      - V(if_no_valid_token) resets it when O(known_tokens) is given and none of them is valid.
+      - V(if_no_valid_token) resets it when O(known_tokens) is given and none of them is valid, unless that would cut
+        off a live host outside the run (O(protect_live_managers)).
       - V(always) resets it on every run (rotation); the old token stops working at once, so every host must get
         the new one.
       - V(never) never resets; the module fails when O(known_tokens) is given and none of them is valid.
@@ -341,8 +387,9 @@ token_expires_at:
   sample: "2026-09-27T21:05:03.203Z"
 token_obtained_at:
   description:
-    - When this run obtained RV(token) (RFC 3339 in UTC, to the microsecond), for C(token_obtained_at) in
-      C(config.toml); V(null) unless RV(token_source) is V(created) or V(reset).
+    - When RV(token) was obtained (RFC 3339 in UTC), for C(token_obtained_at) in C(config.toml). For V(created)
+      and V(reset), the time of this run, to the microsecond. For V(existing), the earliest
+      O(known_tokens[].obtained_at) given for that token, so a token keeps its age; V(null) when no holder knew it.
     - M(runnerops.gitlab.runner_config_sync) keeps the token on disk when it was obtained later, so of two runs
       that reset a token one after the other the later token is kept.
   returned: always
@@ -357,6 +404,27 @@ token_source:
   returned: always
   type: str
   sample: existing
+ignored_known_tokens:
+  description:
+    - The items of O(known_tokens) set aside because their token is not a runner token (never the token itself).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    index:
+      description: The item's position in O(known_tokens).
+      type: int
+    host:
+      description: O(known_tokens[].host), or V(null).
+      type: str
+    system_id:
+      description: O(known_tokens[].system_id).
+      type: str
+    reason:
+      description: What the token is instead.
+      type: str
+  sample: [{"index": 1, "host": "ci-2", "system_id": "s_0123456789ab",
+            "reason": "a personal, group or project access token (glpat-)"}]
 diff:
   description: The runner's attributes before and after (empty when it does not exist). Never holds a token.
   returned: in diff mode
@@ -406,8 +474,13 @@ def argument_spec():
             "options": {
                 "token": {"type": "str", "required": True, "no_log": True},
                 "system_id": {"type": "str", "required": True},
+                "obtained_at": {"type": "str"},
+                "host": {"type": "str"},
             },
         },
+        "run_system_ids": {"type": "list", "elements": "str"},
+        "protect_live_managers": {"type": "bool"},
+        "live_manager_window": {"type": "int", "default": 7200},
         "token_reset": {"type": "str", "default": "if_no_valid_token", "choices": list(TOKEN_RESET_CHOICES),
                         "no_log": False},
         "preflight": {"type": "bool", "default": True},

@@ -138,6 +138,7 @@ def group_fake(runners=(), runner_details=()):
     fake.on("LIST", "/groups/7/runners", list(runners))
     for item in runner_details:
         fake.on("GET", f"/runners/{item['id']}", item)
+        fake.on("GET", f"/runners/{item['id']}/managers", [])
     return fake
 
 
@@ -156,8 +157,7 @@ def ensure(fake, check_mode=False, **params):
     ({"runner_type": "project_type", "group": None}, ["project_type needs the project"]),
     ({"run_untagged": False, "tags": []}, ["run_untagged is false and tags is empty"]),
     ({"known_tokens": [{"token": "glrt-a", "system_id": ""}]}, ["known_tokens[0] lacks", "system_id"]),
-    ({"known_tokens": [{"token": "glrt-a", "system_id": "s_a"}, {"token": "glpat-oops", "system_id": "s_b"}]},
-     ["known_tokens[1] is a personal, group or project access token (glpat-)"]),
+    ({"live_manager_window": 0}, ["live_manager_window is 0", "above 0"]),
     ({"maintenance_note": "x" * 1025}, ["maintenance_note is 1025"]),
 ])
 def test_definition_errors_name_the_option_before_any_call(params, words):
@@ -198,7 +198,7 @@ def test_differences_compare_only_what_is_declared():
 def test_known_tokens_are_checked_once_per_distinct_token():
     runner = desired(known_tokens=[{"token": "glrt-a", "system_id": "s_1"}, {"token": "glrt-b", "system_id": "s_2"},
                                    {"token": "glrt-a", "system_id": "s_3"}])
-    assert runner.distinct_known_tokens() == [("glrt-a", "s_1"), ("glrt-b", "s_2")]
+    assert runner.distinct_known_tokens() == [("glrt-a", "s_1", None), ("glrt-b", "s_2", None)]
 
 
 def test_owner_read_from_details():
@@ -295,11 +295,13 @@ def test_numeric_group_is_used_without_a_lookup_and_its_path_read_from_the_runne
     assert result["runner"]["owner"] == {"type": "group", "id": 7, "path": "platform/ci"}
 
 
-def test_numeric_group_creates_with_that_id_in_two_calls():
+def test_numeric_group_creates_with_that_id_without_a_lookup():
     fake = FakeClient().on("LIST", "/groups/7/runners", [])
     fake.on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_new", "token_expires_at": None})
     result = ensure(fake, group="7")
-    assert [(c["method"], c["path"]) for c in fake.calls] == [("LIST", "/groups/7/runners"), ("POST", "/user/runners")]
+    # The listing after the create looks for a twin another run may have created at the same time.
+    assert [(c["method"], c["path"]) for c in fake.calls] == [("LIST", "/groups/7/runners"), ("POST", "/user/runners"),
+                                                              ("LIST", "/groups/7/runners")]
     assert fake.writes()[0]["data"]["group_id"] == 7
     assert result["runner"]["owner"] == {"type": "group", "id": 7, "path": None}
 
@@ -349,6 +351,7 @@ def test_lost_create_answer_recovers_by_reset_without_a_second_create():
     fake.on("LIST", "/groups/7/runners", [], [listed(40, "docker")])
     fake.on("POST", "/user/runners", Dropped)
     fake.on("GET", "/runners/40", details(40))
+    fake.on("GET", "/runners/40/managers", [])
     fake.on("POST", "/runners/40/reset_authentication_token", {"token": "glrt-t2_rec", "token_expires_at": None})
     ensurer = RunnerEnsurer(fake, desired(), run_preflight=False)
     result = ensurer.run()
@@ -655,8 +658,10 @@ def test_known_id_that_is_not_this_runner_falls_back_to_finding_by_name(hinted):
 def test_known_id_gone_or_unreadable_finds_by_name_and_creates_when_missing(answer):
     fake = group_fake().on("GET", "/runners/9", answer)
     fake.on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_new", "token_expires_at": None})
+    fake.on("POST", "/runners/verify", verify_answer(31, "glrt-t2_new"))
     result = ensure(fake, known_id=9, known_tokens=tokens(("glrt-dead", "s_a")))
-    assert [c["path"] for c in fake.writes()] == ["/user/runners"]
+    # The new token is checked once with the holder's system id, so GitLab lists that host as its manager.
+    assert [c["path"] for c in fake.writes()] == ["/user/runners", "/runners/verify"]
     assert (result["token"], result["token_source"], result["runner"]["id"]) == ("glrt-t2_new", "created", 31)
 
 
@@ -720,7 +725,7 @@ def test_lock_is_held_from_finding_the_runner_to_creating_it():
     fake = group_fake().on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_new", "token_expires_at": None})
     lock = RecordingLock(fake)
     result = RunnerEnsurer(fake, desired(), lock=lock, run_preflight=False).run()
-    assert lock.spans == [[0, 3]]  # owner lookup, listing and create, all inside
+    assert lock.spans == [[0, 4]]  # owner lookup, listing, create and the look for a twin, all inside
     assert result["token_source"] == "created"
     obtained = datetime.datetime.strptime(result["token_obtained_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
     assert abs((datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - obtained).total_seconds()) < 60
@@ -736,3 +741,189 @@ def test_check_mode_takes_no_lock_and_an_existing_token_has_no_obtained_time():
                            lock=lock, run_preflight=False).run()
     assert (result["token_source"], result["token_obtained_at"]) == ("existing", None)
     assert len(lock.spans) == 1
+
+
+# ---------------------------------------------------------------------- live hosts a reset would cut off
+
+
+def ago(seconds):
+    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def manager(system_id, contacted_seconds_ago, **extra):
+    body = {"id": 1, "system_id": system_id, "version": "17.11.0", "ip_address": "10.0.0.7",
+            "contacted_at": None if contacted_seconds_ago is None else ago(contacted_seconds_ago)}
+    body.update(extra)
+    return body
+
+
+def reset_fake(managers, **detail_overrides):
+    fake = group_fake(runners=[listed(2)], runner_details=[details(2, **detail_overrides)])
+    fake.on("POST", "/runners/verify", GitLabAnswer(403, {"message": "403 Forbidden"}))
+    fake.on("GET", "/runners/2/managers", managers)
+    fake.on("POST", "/runners/2/reset_authentication_token", {"token": "glrt-fresh", "token_expires_at": None})
+    return fake
+
+
+RESET = "/runners/2/reset_authentication_token"
+
+
+@pytest.mark.parametrize("case, managers, params, detail_overrides, resets, words", [
+    ("a live host outside the run", [manager("s_outside", 60)], {"run_system_ids": ["s_a", "s_h3"]}, {}, False,
+     ["s_outside (IP address 10.0.0.7, version 17.11.0, last contact", "belong to no host of this run",
+      "would cut them off"]),
+    ("the only live manager is a host of the run", [manager("s_h3", 60)], {"run_system_ids": ["s_a", "s_h3"]}, {},
+     True, []),
+    ("without run_system_ids the holders are the run", [manager("s_a", 60)], {}, {}, True, []),
+    ("a manager silent for longer than the window", [manager("s_gone", 7300)], {"run_system_ids": ["s_a"]}, {},
+     True, []),
+    ("a shorter window makes an hour-old contact old", [manager("s_gone", 3600)],
+     {"run_system_ids": ["s_a"], "live_manager_window": 600}, {}, True, []),
+    ("a manager that never made contact", [manager("s_new", None)], {"run_system_ids": ["s_a"]}, {}, True, []),
+    ("a runner created moments ago that no host used yet", [], {"run_system_ids": ["s_a"]},
+     {"created_at": ago(30)}, False, ["was created at", "no host has used its token yet", "another run"]),
+    ("an old runner no host ever used", [], {"run_system_ids": ["s_a"]}, {}, True, []),
+    ("switched off on purpose", [manager("s_outside", 60)], {"protect_live_managers": False}, {}, True, []),
+])
+def test_a_reset_never_cuts_off_a_live_host_outside_the_run(case, managers, params, detail_overrides, resets, words):
+    fake = reset_fake(managers, **detail_overrides)
+    params = dict(params, known_tokens=tokens(("glrt-old", "s_a")))
+    if resets:
+        assert ensure(fake, **params)["token_source"] == "reset", case
+    else:
+        with pytest.raises(RunnerOpsError) as caught:
+            ensure(fake, **params)
+        text = str(caught.value)
+        assert text.startswith("Resetting the token of runner 'docker' (id 2) failed"), case
+        for word in words:
+            assert word in text, (case, word)
+        assert "glrt-" not in text
+    assert any(c["path"] == RESET for c in fake.writes()) is resets, case
+
+
+def test_gitlab_without_managers_endpoint_judges_by_the_runners_last_contact():
+    fake = reset_fake(GitLabAnswer(404, {"message": "404 Not Found"}), contacted_at=ago(120))
+    with pytest.raises(RunnerOpsError) as caught:
+        ensure(fake, known_tokens=tokens(("glrt-old", "s_a")))
+    assert "lists no runner managers" in str(caught.value)
+    quiet = reset_fake(GitLabAnswer(404, {"message": "404 Not Found"}), contacted_at=ago(90000))
+    assert ensure(quiet, known_tokens=tokens(("glrt-old", "s_a")))["token_source"] == "reset"
+
+
+def test_explicit_rotation_is_not_guarded_unless_asked():
+    fake = reset_fake([manager("s_outside", 60)])
+    assert ensure(fake, token_reset="always")["token_source"] == "reset"
+    assert all(not c["path"].endswith("/managers") for c in fake.calls)  # no read for an explicit rotation
+    guarded = reset_fake([manager("s_outside", 60)])
+    with pytest.raises(RunnerOpsError):
+        ensure(guarded, token_reset="always", protect_live_managers=True, run_system_ids=["s_a"])
+    assert all(c["path"] != RESET for c in guarded.writes())
+
+
+def test_check_mode_predicts_a_refused_reset_without_writing():
+    fake = reset_fake([manager("s_outside", 60)])
+    with pytest.raises(RunnerOpsError) as caught:
+        ensure(fake, check_mode=True, known_tokens=[], run_system_ids=["s_a"])
+    assert "s_outside" in str(caught.value)
+    assert fake.writes() == []
+
+
+def test_no_managers_read_when_a_held_token_is_valid():
+    fake = group_fake(runners=[listed(2)], runner_details=[details(2)])
+    fake.on("POST", "/runners/verify", verify_answer(2, "glrt-good"))
+    ensure(fake, known_tokens=tokens(("glrt-good", "s_a")), run_system_ids=["s_a", "s_b"])
+    assert all(not c["path"].endswith("/managers") for c in fake.calls)
+
+
+# ---------------------------------------------------------------------- two runs creating one runner
+
+
+def test_a_new_runner_is_claimed_for_a_host_of_the_run():
+    fake = group_fake().on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_new", "token_expires_at": None})
+    fake.on("POST", "/runners/verify", verify_answer(31, "glrt-t2_new"))
+    ensure(fake, known_tokens=[], run_system_ids=["s_b", "s_a"])
+    claims = [c["data"] for c in fake.calls if c["path"] == "/runners/verify"]
+    assert claims == [{"token": "glrt-t2_new", "system_id": "s_a"}]
+
+
+def test_a_failed_claim_warns_and_keeps_the_token():
+    fake = group_fake().on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_new", "token_expires_at": None})
+    fake.on("POST", "/runners/verify", GitLabAnswer(503, {"message": "503 Service Unavailable"}))
+    ensurer = RunnerEnsurer(fake, desired(known_tokens=[], run_system_ids=["s_a"]), run_preflight=False)
+    result = ensurer.run()
+    assert (result["token"], result["token_source"]) == ("glrt-t2_new", "created")
+    assert "Could not record a manager" in ensurer.warnings[0]
+    assert "glrt-" not in ensurer.warnings[0]
+
+
+def test_a_run_whose_runner_is_younger_than_its_twin_deletes_it_and_fails():
+    fake = group_fake()
+    fake.on("LIST", "/groups/7/runners", [], [listed(30), listed(31)])
+    fake.on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_mine", "token_expires_at": None})
+    fake.on("GET", "/runners/30", details(30))
+    fake.on("DELETE", "/runners/31", None)
+    with pytest.raises(RunnerOpsError) as caught:
+        ensure(fake)
+    text = str(caught.value)
+    assert "another run created the same runner at the same time (runner 30)" in text
+    assert "deleted its own duplicate (runner 31) before any host received its token" in text
+    assert "glrt-t2_mine" not in text
+    assert [(c["method"], c["path"]) for c in fake.writes()] == [("POST", "/user/runners"), ("DELETE", "/runners/31")]
+
+
+@pytest.mark.parametrize("twins, details_read", [
+    ([listed(31), listed(35)], []),          # a younger twin: its own run removes it
+    ([listed(31), listed(20, "other")], []),  # another name
+])
+def test_the_oldest_runner_of_a_name_is_kept(twins, details_read):
+    fake = group_fake()
+    fake.on("LIST", "/groups/7/runners", [], twins)
+    fake.on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_mine", "token_expires_at": None})
+    result = ensure(fake)
+    assert (result["token_source"], result["runner"]["id"]) == ("created", 31)
+    assert [c["method"] for c in fake.writes()] == ["POST"]
+
+
+def test_an_older_twin_in_another_owner_is_not_a_duplicate():
+    fake = group_fake()
+    fake.on("LIST", "/groups/7/runners", [], [listed(12), listed(31)])
+    fake.on("POST", "/user/runners", {"id": 31, "token": "glrt-t2_mine", "token_expires_at": None})
+    # GitLab's group list shows runners of ancestor groups too: runner 12 belongs to the parent group.
+    fake.on("GET", "/runners/12", details(12, group=PARENT))
+    assert ensure(fake)["runner"]["id"] == 31
+
+
+# ---------------------------------------------------------------------- holders
+
+
+def test_a_holder_with_an_api_token_is_set_aside_named_and_never_echoed():
+    fake = group_fake(runners=[listed(2)], runner_details=[details(2)])
+    fake.on("POST", "/runners/verify", verify_answer(2, "glrt-good"))
+    known = [{"token": "glrt-good", "system_id": "s_a", "host": "h1"},
+             {"token": "glpat-pasted-by-mistake", "system_id": "s_b", "host": "h2"}]
+    ensurer = RunnerEnsurer(fake, desired(known_tokens=known), run_preflight=False)
+    result = ensurer.run()
+    assert (result["token"], result["token_source"]) == ("glrt-good", "existing")
+    assert result["ignored_known_tokens"] == [{"index": 1, "host": "h2", "system_id": "s_b",
+                                               "reason": "a personal, group or project access token (glpat-)"}]
+    assert "held by host h2 (system id s_b)" in ensurer.warnings[0]
+    assert "glpat-pasted" not in " ".join(ensurer.warnings)
+    assert [c["data"]["token"] for c in fake.calls if c["path"] == "/runners/verify"] == ["glrt-good"]
+
+
+def test_only_bad_holders_means_no_host_holds_a_token():
+    fake = reset_fake([])
+    result = ensure(fake, known_tokens=[{"token": "glpat-x", "system_id": "s_a"}])
+    assert result["token_source"] == "reset"
+    assert all(c["path"] != "/runners/verify" for c in fake.calls)
+
+
+def test_an_existing_token_keeps_the_earliest_age_its_holders_know():
+    fake = group_fake(runners=[listed(2)], runner_details=[details(2)])
+    fake.on("POST", "/runners/verify", verify_answer(2, "glrt-good"))
+    known = [{"token": "glrt-good", "system_id": "s_a", "obtained_at": "2026-03-02T10:00:00Z"},
+             {"token": "glrt-good", "system_id": "s_b", "obtained_at": "2026-03-01T08:30:00+00:00"},
+             {"token": "glrt-good", "system_id": "s_c"}]
+    result = ensure(fake, known_tokens=known)
+    assert (result["token_source"], result["token_obtained_at"]) == ("existing", "2026-03-01T08:30:00+00:00")
