@@ -7,7 +7,9 @@ rotated on its own, against the simulator."""
 
 from __future__ import annotations
 
+import copy
 import datetime
+import json
 import tomllib
 
 import pytest
@@ -170,7 +172,9 @@ def test_never_cuts_off_hosts_outside_target(fleet, tmp_path):
     assert result.rc != 0
     assert "Not rotated: shared-docker, shared-cache" in result.output
     assert (f"shared-cache (runner 22) on runner-a: not rotated although rotate_all is set: managers "
-            f"{SYSTEM_IDS['runner-b']}, {SYSTEM_IDS['runner-c']} are online outside this run") in result.output
+            f"{SYSTEM_IDS['runner-b']} (last contact ") in result.output
+    assert f"{SYSTEM_IDS['runner-c']} (last contact " in result.output
+    assert "rotate_all does not override this" in result.output
     assert [item["path"] for item in sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token")] == [
         "/api/v4/runners/23/reset_authentication_token"]
     now = tokens(sim)
@@ -179,3 +183,71 @@ def test_never_cuts_off_hosts_outside_target(fleet, tmp_path):
     assert held["build-runner-a"]["token"] == now["build-runner-a"] != BUILD["runner-a"]
     assert held["shared-cache"]["token"] == CACHE and "feature_flags" not in held["shared-cache"]
     assert {host: (tmp_path / host / "config.toml").read_bytes() for host in ("runner-b", "runner-c")} == others
+
+
+def test_live_manager_outside_the_run_blocks_until_it_falls_silent(make_sim, ansible_playbook, tmp_path):
+    # A host no inventory of this run knows still uses shared-cache; an old host used shared-docker hours ago.
+    seed = copy.deepcopy(SEED)
+    runners = {runner["id"]: runner for runner in seed["runners"]}
+    runners[22]["managers"].append({"system_id": "s_0000000000ff", "contacted_at": stamp(-10 / 1440),
+                                    "ip_address": "10.20.30.40", "version": "17.11.0"})
+    runners[21]["managers"].append({"system_id": "s_0000000000ee", "contacted_at": stamp(-3 / 24)})
+    sim = make_sim(seed)
+    lay_out_hosts(tmp_path, {host: config_text(host) for host in HOSTS}, SYSTEM_IDS, sim.url)
+    env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT}
+    files = {host: (tmp_path / host / "config.toml").read_bytes() for host in HOSTS}
+
+    def run(**kwargs):
+        return ansible_playbook(ROTATE, inventory=local_inventory(tmp_path, HOSTS), env=env, **kwargs)
+
+    blocked = run()
+    assert blocked.rc != 0
+    assert "Not rotated: shared-cache (see the plan above)." in blocked.output
+    assert ("shared-cache (runner 22) on runner-a, runner-b, runner-c: not rotated although the token expires "
+            f"{stamp(2)}: managers s_0000000000ff (IP address 10.20.30.40, version 17.11.0, last contact ") \
+        in blocked.output
+    assert "Add their hosts to target, or wait until they have been silent" in blocked.output
+    # The manager silent for three hours is no longer live: shared-docker is rotated.
+    assert "s_0000000000ee" not in blocked.output
+    assert [item["path"] for item in sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token")] == [
+        "/api/v4/runners/21/reset_authentication_token"]
+    now = tokens(sim)
+    assert now["shared-cache"] == CACHE and now["shared-docker"] != DOCKER_ROTATED
+    for host in HOSTS:
+        held = entries(tmp_path, host)
+        assert held["shared-cache"]["token"] == CACHE and "feature_flags" not in held["shared-cache"]
+        assert held["shared-docker"]["token"] == now["shared-docker"]
+    assert_no_token(blocked)
+
+    # A shorter window (the host has been silent for ten minutes) lets the rotation go ahead.
+    sim.clear_requests()
+    allowed = run(extra_vars={"rotate_live_manager_window": 300})
+    assert allowed.rc == 0, allowed.output
+    assert [item["path"] for item in sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token")] == [
+        "/api/v4/runners/22/reset_authentication_token"]
+    assert all(entries(tmp_path, host)["shared-cache"]["token"] == tokens(sim)["shared-cache"] != CACHE
+               for host in HOSTS)
+    assert {host: (tmp_path / host / "config.toml").read_bytes() for host in HOSTS} != files
+
+
+def test_no_secret_in_the_most_verbose_output_or_the_task_results(fleet, tmp_path):
+    sim, run = fleet
+
+    result = run(verbosity=4, diff=True)
+    assert result.rc == 0, result.output
+    new = tokens(sim)
+    secrets = [PAT, "glrt-", DOCKER_OLD, DOCKER_ROTATED, CACHE, *BUILD.values(), *new.values()]
+    recorded = "\n".join(json.dumps(record, default=str) for record in result.records)
+    assert result.tasks("Report the new tokens"), result.output
+    for secret in secrets:
+        assert secret not in result.output, f"{secret[:12]} in the output"
+        assert secret not in recorded, f"{secret[:12]} in the task results"
+    # Each new token is written with the time its reset returned, not a time taken before.
+    reported = result.result("Report the new tokens", "runner-a")["msg"]
+    obtained = {line.split(":")[0]: line.rsplit(", obtained ", 1)[1] for line in reported}
+    assert sorted(obtained) == ["shared-cache", "shared-docker"]
+    for host in HOSTS:
+        held = entries(tmp_path, host)
+        for name in obtained:
+            assert held[name]["token"] == new[name]
+            assert held[name]["token_obtained_at"] == datetime.datetime.fromisoformat(obtained[name])
