@@ -123,7 +123,7 @@ def plan(runners, details, run_system_ids, now, window=LIVE_WINDOW):
     for runner in runners:
         runner_id, reason = runner["id"], runner["reason"]
         found = details.get(runner_id)
-        outside = live_managers(found.get("managers"), run_system_ids, now, window) if found else []
+        outside = live_managers(found.get("managers"), run_system_ids, now, window) if found and reason else []
         if not reason:
             state = NOT_DUE
         elif not found:
