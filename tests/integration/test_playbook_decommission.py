@@ -11,6 +11,7 @@ import datetime
 import tomllib
 
 import pytest
+import yaml
 
 from tests.conftest import REPO_ROOT
 from tests.integration._hosts import lay_out_hosts, local_inventory
@@ -75,6 +76,10 @@ def assert_no_token(run):
         assert token not in run.output, f"{token} in the output"
 
 
+def stale_report(run):
+    return run.result("Report managers that belong to no host of the fleet")["msg"]
+
+
 @pytest.fixture
 def fleet(make_sim, ansible_playbook, tmp_path):
     sim = make_sim(SEED)
@@ -121,16 +126,20 @@ def test_plan_then_decommission_then_nothing_to_do(fleet, tmp_path):
     assert {host: (tmp_path / host / "config.toml").read_bytes() for host in ("runner-a", "runner-b")} == {
         host: files[host] for host in ("runner-a", "runner-b")}
     # The host that left earlier is reported; the fleet's own managers are not.
-    assert (f"shared-docker (runner 31): manager {GONE} (offline, last contact {ago(3)[:16]}") in result.output
+    assert stale_report(result)[0].startswith(
+        f"shared-docker (runner 31): offline manager {GONE} (last contact {ago(3)[:16]}")
+    assert stale_report(result)[0].endswith("belongs to no host of the fleet")
     assert f"manager {SYSTEM_IDS['runner-a']}" not in result.output
     assert "build-runner-a (runner 32)" not in result.output
+    # In check mode runner-c's manager was still there, but the plan already said what happens to it.
+    assert stale_report(plan) == stale_report(result)
 
     sim.clear_requests()
     again = run()
     assert again.rc == 0, again.output
     assert all(again.changed(host) == 0 for host in HOSTS), again.output
     assert changing_calls(sim) == []
-    assert f"shared-docker (runner 31): manager {GONE}" in again.output
+    assert stale_report(again) == stale_report(result)
 
 
 def test_refuses_to_run_without_target(fleet, tmp_path):
@@ -140,3 +149,58 @@ def test_refuses_to_run_without_target(fleet, tmp_path):
     assert "Name the hosts to decommission with -e target=" in result.output
     assert sim.requests() == []
     assert tomllib.loads((tmp_path / "runner-a" / "config.toml").read_text(encoding="utf-8"))["runners"]
+
+
+def test_target_matching_no_host_says_why_there_is_no_report(fleet):
+    sim, run = fleet
+    result = run(extra_vars={"target": "runner-z"})
+    assert result.rc == 0, result.output
+    assert "No targeted host was reached" in result.result("Say why there is no stale-manager report")["msg"]
+    assert changing_calls(sim) == []
+
+
+@pytest.fixture
+def inventory_dir(make_sim, tmp_path, monkeypatch):
+    """The layout docs/docsite/rst/first_fleet.rst teaches: an inventory directory whose group_vars hold the GitLab
+    connection, and nothing about GitLab in the environment."""
+    monkeypatch.delenv("GITLAB_URL", raising=False)
+    monkeypatch.delenv("GITLAB_PRIVATE_TOKEN", raising=False)
+    sim = make_sim(SEED)
+    lay_out_hosts(tmp_path, {host: config_text(host) for host in HOSTS}, SYSTEM_IDS, sim.url)
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(local_inventory(tmp_path, HOSTS)), encoding="utf-8")
+    (inventory / "group_vars" / "gitlab_runners.yml").write_text(yaml.safe_dump(
+        {"gitlab_runner_api_url": sim.url, "gitlab_runner_api_token": PAT}), encoding="utf-8")
+    return sim, inventory
+
+
+def test_connection_from_group_vars_of_an_inventory_directory(inventory_dir, ansible_playbook, tmp_path):
+    sim, inventory = inventory_dir
+
+    def run(**kwargs):
+        return ansible_playbook(DECOMMISSION, inventory=inventory, extra_vars={"target": "runner-b"}, **kwargs)
+
+    result = run(diff=True)
+    assert result.rc == 0, result.output
+    assert_no_token(result)
+    assert tomllib.loads((tmp_path / "runner-b" / "config.toml").read_text(encoding="utf-8")) == {
+        "concurrent": 2, "log_level": "info"}
+    state = runners(sim)
+    assert sorted(state) == [31, 32, 34]
+    assert SYSTEM_IDS["runner-b"] not in [manager["system_id"] for manager in state[31]["managers"]]
+    assert changing_calls(sim) == [("DELETE", "/api/v4/runners/33"), ("DELETE", "/api/v4/runners/managers")]
+    # The report on the controller used the connection the targeted host resolved.
+    assert stale_report(result)[0].startswith(f"shared-docker (runner 31): offline manager {GONE} ")
+    files = {host: (tmp_path / host / "config.toml").read_bytes() for host in HOSTS}
+
+    for check in (True, False):
+        sim.clear_requests()
+        again = run(check=check)
+        assert again.rc == 0, again.output
+        assert_no_token(again)
+        assert all(again.changed(host) == 0 for host in HOSTS + ("localhost",)), again.output
+        assert changing_calls(sim) == []
+        assert again.result("Show the plan", "runner-b")["msg"] == ["no runner entries"]
+        assert stale_report(again) == stale_report(result)
+        assert {host: (tmp_path / host / "config.toml").read_bytes() for host in HOSTS} == files
