@@ -58,9 +58,89 @@ def fleet_verify_refusals(results):
     return _fleet.verify_refusals(results)
 
 
+def _host_var(hostvars, host, variable, default=None):
+    host_vars = hostvars.get(host) if hasattr(hostvars, "get") else None
+    value = host_vars.get(variable) if host_vars is not None and hasattr(host_vars, "get") else None
+    return default if value is None else value
+
+
+def fleet_declared(declared, folder=None):
+    """``{definitions, problems}``: a host's runner definitions with defaults filled, and what is wrong with them.
+
+    Problems are returned, not raised, so the task storing the definitions can stay ``no_log`` (settings may hold
+    secrets) while ``fleet_problems`` reports them in the clear.
+    """
+    try:
+        return {"definitions": _fleet.definitions(declared, folder), "problems": []}
+    except RunnerOpsError as error:
+        return {"definitions": [], "problems": [error.describe()]}
+
+
+def fleet_problems(play_hosts, hostvars):
+    """One line per host whose definitions ``fleet_declared`` found wrong; hosts declaring alike are named once."""
+    by_problem = {}
+    for host in play_hosts or ():
+        declared = _host_var(hostvars, host, "__gitlab_runner_declared", {})
+        for problem in declared.get("problems") or () if isinstance(declared, dict) else ():
+            by_problem.setdefault(problem, []).append(str(host))
+    return [f"{problem} (hosts: {', '.join(hosts)})" for problem, hosts in by_problem.items()]
+
+
+def fleet_hosts_outside(all_hosts, hostvars, play_hosts, shared_names):
+    """Hosts outside the run whose inventory declares one of the shared runners (a hint, never a guard)."""
+    declared = {host: _host_var(hostvars, host, "gitlab_runner_runners", []) for host in all_hosts or ()
+                if host not in set(play_hosts or ())}
+    return _fleet.hosts_outside(all_hosts or (), play_hosts or (), declared, shared_names or ())
+
+
+def _definitions_of(hostvars, host):
+    declared = _host_var(hostvars, host, "__gitlab_runner_declared", {})
+    return declared.get("definitions") or [] if isinstance(declared, dict) else []
+
+
+def _outside_reports(results):
+    return [_fleet.host_report(str(result.get("item")), result) for result in results or ()
+            if isinstance(result, dict) and result.get("runners") is not None and not result.get("failed")]
+
+
+@_failing_clearly
+def fleet_token_plan(play_hosts, hostvars, outside_results=None, rotation="runner", rotate_before=604800):
+    """What gitlab_runner_create is asked per runner; holds tokens, so register it under no_log."""
+    declared = {str(host): _definitions_of(hostvars, host) for host in play_hosts or ()}
+    reports = _fleet.host_reports(gathered_by_host(play_hosts, hostvars, "__gitlab_runner_gathered"))
+    return _fleet.token_plan(declared, reports, _outside_reports(outside_results), rotation=rotation,
+                             rotate_before=int(rotate_before))
+
+
+def fleet_entries(play_hosts, hostvars, shared_results=None, rotation="runner"):
+    """``{host: {runners, pending}}``: the config.toml entries each host writes; holds tokens (no_log)."""
+    entries = {}
+    for host in play_hosts or ():
+        gathered = _host_var(hostvars, host, "__gitlab_runner_gathered", {})
+        per_host = _host_var(hostvars, host, "__gitlab_runner_per_host", {})
+        results = list(shared_results or ()) + list(per_host.get("results") or () if isinstance(per_host, dict)
+                                                    else ())
+        entries[str(host)] = _fleet.host_entries(
+            str(host), _fleet.host_report(str(host), gathered),
+            _definitions_of(hostvars, host), results,
+            _host_var(hostvars, host, "__gitlab_runner_entry_url"), rotation=rotation)
+    return entries
+
+
+def fleet_report(results):
+    """One line per settled runner: name, id and where its token came from; never a token."""
+    return _fleet.settled_report(results or ())
+
+
 class FilterModule:
     def filters(self):
         return {
+            "fleet_declared": fleet_declared,
+            "fleet_entries": fleet_entries,
             "fleet_hosts": fleet_hosts,
+            "fleet_hosts_outside": fleet_hosts_outside,
+            "fleet_problems": fleet_problems,
+            "fleet_report": fleet_report,
+            "fleet_token_plan": fleet_token_plan,
             "fleet_verify_refusals": fleet_verify_refusals,
         }

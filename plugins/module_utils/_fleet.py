@@ -15,6 +15,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import parse_time
 
 UTC = datetime.timezone.utc
 
@@ -128,4 +129,259 @@ def verify_refusals(results):
             lines.append(f"entry '{name}' (runner {runner_id}): {result.get('msg') or 'no answer'}")
         elif answer.get("id") != runner_id:
             lines.append(f"entry '{name}': the token belongs to runner {answer.get('id', 'unknown')}, not {runner_id}")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------
+# The role's runner definitions
+
+RUNNER_TYPES = ("instance_type", "group_type", "project_type")
+OWNER_KEY = {"group_type": "group", "project_type": "project"}
+DEFINITION_DEFAULTS = {"runner_type": "instance_type", "executor": "shell", "settings": {}, "per_host": False,
+                       "state": "present"}
+# What gitlab_runner_create takes from a definition, besides its name and owner.
+GITLAB_ATTRIBUTES = ("tags", "run_untagged", "locked", "access_level", "maximum_timeout", "paused",
+                     "maintenance_note")
+CENTRAL_SETTINGS = {"feature_flags": {"FF_DISABLE_AUTOMATIC_TOKEN_ROTATION": True}}
+
+
+def _definition_error(label, reason, fix):
+    return RunnerOpsError("Checking gitlab_runner_runners", f"{label}: {reason}", fix=fix)
+
+
+def definitions(declared, folder=None):
+    """The definitions a host runs: the folder's, then the declared ones (which win on equal names), defaults filled.
+
+    Fails naming the definition (never its settings, which may hold secrets) and the fix.
+    """
+    declared = list(declared or ())
+    folder = list(folder or ())
+    for index, definition in enumerate(declared):
+        label = f"gitlab_runner_runners[{index}]"
+        if not isinstance(definition, dict):
+            raise _definition_error(label, "is not a dictionary.", "give each runner as a dictionary with a name.")
+        if not str(definition.get("name") or "").strip():
+            raise _definition_error(label, "has no name.",
+                                    "give each runner a name; it is written as the runner's description.")
+    names = [str(definition["name"]) for definition in declared]
+    repeated = sorted(set(name for name in names if names.count(name) > 1))
+    if repeated:
+        raise _definition_error("gitlab_runner_runners", f"{', '.join(repeated)} declared more than once.",
+                                "give each definition its own name.")
+    merged = [definition for definition in folder if str(definition.get("name")) not in names] + declared
+    result = []
+    for definition in merged:
+        full = dict(DEFINITION_DEFAULTS)
+        full.update(definition)
+        full["name"] = str(full["name"])
+        _check_definition(full)
+        result.append(full)
+    return result
+
+
+def _check_definition(definition):
+    label = f"gitlab_runner_runners[{definition['name']}]"
+    runner_type = definition["runner_type"]
+    if runner_type not in RUNNER_TYPES:
+        raise _definition_error(label, f"runner_type {runner_type!r} is not one of {', '.join(RUNNER_TYPES)}.",
+                                "set runner_type to instance_type, group_type or project_type.")
+    if runner_type == "instance_type":
+        present = [key for key in ("group", "project") if definition.get(key) not in (None, "")]
+        if present:
+            raise _definition_error(label, f"runner_type instance_type takes no {' or '.join(present)}.",
+                                    f"remove {' and '.join(present)}, or change runner_type.")
+    else:
+        key = OWNER_KEY[runner_type]
+        if str(definition.get(key) if definition.get(key) is not None else "").strip() == "":
+            raise _definition_error(label, f"runner_type {runner_type} needs {key}.",
+                                    f"set {key} to its numeric id or full path.")
+    if definition["state"] not in ("present", "absent"):
+        raise _definition_error(label, f"state {definition['state']!r} is not present or absent.",
+                                "set state to present or absent.")
+    if not isinstance(definition.get("settings"), dict):
+        raise _definition_error(label, "settings is not a dictionary.",
+                                "give settings as the keys and tables of the [[runners]] entry.")
+
+
+def runner_name(definition, host):
+    """The runner's name in GitLab and in config.toml: a per-host runner carries its host's name."""
+    return f"{definition['name']}-{host}" if definition.get("per_host") else definition["name"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Which token each runner gets: the requests for gitlab_runner_create
+
+
+def _holders(name, reports, only_host=None):
+    return [entry for report in reports if only_host is None or report.host == only_host
+            for entry in report.entries if entry.name == name]
+
+
+def expires_within(holders, now, seconds):
+    """Whether a holder's token expires before ``now + seconds`` (a zero or missing expiry never does)."""
+    limit = now + datetime.timedelta(seconds=seconds)
+    return any(moment is not None and moment < limit
+               for moment in (parse_time(entry.token_expires_at) for entry in holders))
+
+
+def _request(definition, name, holders, run_system_ids, central_due):
+    request = {"name": name, "definition": definition["name"], "runner_type": definition["runner_type"]}
+    owner_key = OWNER_KEY.get(definition["runner_type"])
+    if owner_key:
+        request[owner_key] = str(definition[owner_key])
+    for attribute in GITLAB_ATTRIBUTES:
+        if definition.get(attribute) is not None:
+            request[attribute] = definition[attribute]
+    request["known_tokens"] = [
+        {"token": entry.token, "system_id": entry.system_id, "host": entry.host,
+         **({"obtained_at": entry.token_obtained_at} if entry.token_obtained_at else {})}
+        for entry in holders if entry.token and entry.system_id]
+    ids = set(entry.runner_id for entry in holders if entry.runner_id)
+    request["known_id"] = ids.pop() if len(ids) == 1 else None
+    # Central rotation resets a token before it expires; it stays guarded, because the role decided it,
+    # not the user.
+    request["token_reset"] = "always" if central_due else "if_no_valid_token"
+    request["protect_live_managers"] = True
+    request["run_system_ids"] = sorted(set(system_id for system_id in run_system_ids if system_id))
+    return request
+
+
+def token_plan(declared_by_host, reports, outside_reports=(), now=None, rotation="runner", rotate_before=604800):
+    """What ``gitlab_runner_create`` is asked per runner, from the definitions and what the hosts hold.
+
+    ``declared_by_host``: ``{host: definitions}`` for the hosts of this run, in play order. ``reports``: their
+    ``HostReport``; ``outside_reports``: hosts outside the run that carry the same runners (a hint: their tokens
+    count, but only GitLab's managers protect them). Returns ``{"shared": [request], "per_host": {host:
+    [request]}, "shared_absent": [request], "per_host_absent": {host: [request]}}``; each request holds the
+    holders' tokens, so it stays under ``no_log``.
+    """
+    now = now or datetime.datetime.now(UTC)
+    in_run = {report.host: report for report in reports}
+    every_holder = list(reports) + list(outside_reports)
+    plan = {"shared": [], "per_host": {}, "shared_absent": [], "per_host_absent": {}}
+    shared_seen = {}
+    for host, host_definitions in declared_by_host.items():
+        report = in_run.get(host)
+        for definition in host_definitions:
+            if definition.get("per_host"):
+                name = runner_name(definition, host)
+                key = "per_host" if definition["state"] == "present" else "per_host_absent"
+                holders = _holders(name, [report] if report else [], only_host=host)
+                due = rotation == "central" and expires_within(holders, now, rotate_before)
+                system_ids = [report.system_id] if report else []
+                plan[key].setdefault(host, []).append(_request(definition, name, holders, system_ids, due))
+            else:
+                shared_seen.setdefault(definition["name"], (definition, []))[1].append(host)
+    for name, (definition, hosts) in shared_seen.items():
+        if definition["state"] == "absent":
+            plan["shared_absent"].append(_request(definition, name, [], [], False))
+            continue
+        holders = _holders(name, every_holder)
+        due = rotation == "central" and expires_within(holders, now, rotate_before)
+        system_ids = [in_run[host].system_id for host in hosts if host in in_run]
+        plan["shared"].append(_request(definition, name, holders, system_ids, due))
+    return plan
+
+
+def hosts_outside(all_hosts, play_hosts, declared_by_host, shared_names):
+    """Hosts outside this run whose own variables declare one of ``shared_names`` as a shared runner.
+
+    Only a hint: variables set in a play are invisible here, which is why the reset guard reads GitLab.
+    """
+    in_play = set(play_hosts)
+    wanted = set(shared_names)
+    found = []
+    for host in all_hosts:
+        if host in in_play or host in found:
+            continue
+        for definition in declared_by_host.get(host) or ():
+            if isinstance(definition, dict) and definition.get("name") in wanted and not definition.get("per_host"):
+                found.append(host)
+                break
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------
+# What each host writes
+
+
+def _settled(result):
+    return isinstance(result, dict) and not result.get("skipped") and not result.get("failed") \
+        and isinstance(result.get("runner"), dict) and isinstance(result.get("item"), dict)
+
+
+def host_entries(host, report, host_definitions, results, url, rotation="runner", now=None):
+    """The ``runner_config_sync`` entries of one host, from the settled runners it declares.
+
+    ``results``: the ``gitlab_runner_create`` results (shared ones and this host's per-host ones), each with its
+    request as ``item``. Returns ``{"runners": [...], "pending": [names]}``: pending are entries check mode cannot
+    write yet, because GitLab has not issued their token.
+    """
+    now = now or datetime.datetime.now(UTC)
+    declared = {runner_name(definition, host): definition for definition in host_definitions
+                if definition["state"] == "present"}
+    runners, pending = [], []
+    for result in results:
+        if not _settled(result):
+            continue
+        name = result["runner"].get("description") or result["item"].get("name")
+        definition = declared.get(name)
+        if definition is None:
+            continue  # a shared runner this host does not declare
+        held = report.entry(name) if report else None
+        token = result.get("token")
+        if not token and held is None:
+            pending.append(name)
+            continue
+        settings = definition.get("settings") or {}
+        if rotation == "central":
+            settings = merge(settings, CENTRAL_SETTINGS)
+        entry = {"name": name, "url": url, "executor": definition.get("executor") or "shell", "settings": settings}
+        if result["runner"].get("id"):
+            entry["id"] = result["runner"]["id"]
+        if token:
+            entry["token"] = token
+            entry["token_obtained_at"] = obtained_at(result, held, now)
+            if result.get("token_expires_at"):
+                entry["token_expires_at"] = result["token_expires_at"]
+        runners.append(entry)
+    return {"runners": runners, "pending": pending}
+
+
+def obtained_at(result, held, now):
+    """When the token a result settles was obtained: a token keeps its age on every host it reaches.
+
+    The holder's own time when this host already carries the token; the time a holder knew (``gitlab_runner_create``
+    returns it) for a token handed on; the time of issue for a new one. Only a token no holder knew the age of
+    gets ``now``, the moment GitLab confirmed it.
+    """
+    if held is not None and held.token == result.get("token") and held.token_obtained_at:
+        return held.token_obtained_at
+    return result.get("token_obtained_at") or now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge(base, extra):
+    """``base`` with ``extra`` merged in, tables recursively."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def settled_report(results):
+    """One line per settled runner: its name, id and where its token came from. Never a token."""
+    lines = []
+    for result in results:
+        if not _settled(result):
+            continue
+        runner = result["runner"]
+        line = f"{runner.get('description')}: runner {runner.get('id') or '(new)'}, token " \
+               f"{result.get('token_source') or 'unchanged'}"
+        ignored = [item.get("host") or item.get("system_id") for item in result.get("ignored_known_tokens") or ()]
+        if ignored:
+            line += f"; set aside what {', '.join(ignored)} held (not a runner token)"
+        lines.append(line)
     return lines
