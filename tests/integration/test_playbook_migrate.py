@@ -7,6 +7,7 @@ tokens, against the simulator with registration tokens disabled (410)."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 
 import pytest
@@ -237,3 +238,30 @@ def test_an_interrupted_migration_is_finished_by_the_next_run(fleet, tmp_path):
     assert {host: (tmp_path / host / "config.toml").read_bytes() for host in ("runner-a", "runner-c")} == done
     assert_no_token(broken)
     assert_no_token(finished)
+
+
+def secrets_seen(runs, secrets):
+    """The secrets (shown by their first characters) found in the output of ``runs`` or in their task results."""
+    texts = [run.output + "\n".join(json.dumps(record, default=str) for record in run.records) for run in runs]
+    return sorted({secret[:12] for secret in secrets for text in texts if secret in text})
+
+
+def test_no_token_in_the_output_or_the_task_results_at_the_highest_verbosity(fleet, tmp_path):
+    sim, run = fleet
+    # An interrupted run, then the run that finishes it with the token runner-a lends: every path that carries a
+    # token (create, lend, write, verify) is taken once.
+    broken = run(host_vars={"runner-b": {"gitlab_runner_config_owner": "no-such-user-here"}}, verbosity=4, diff=True)
+    assert broken.rc != 0
+    finished = run(verbosity=4, diff=True)
+    assert finished.rc == 0, finished.output
+    assert sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token") == []
+    new_tokens = [runner["token"] for runner in sim.state()["runners"] if runner["description"] != "current"]
+    assert len(new_tokens) == 2 and all(token.startswith("glrt-") for token in new_tokens)
+    assert all(run.records for run in (broken, finished))
+    assert secrets_seen([broken, finished], new_tokens + [SHARED_LEGACY, SHELL_LEGACY, CURRENT, PAT, "glrt-"]) == []
+    # What was done is still reported, from fields that hold no secret.
+    assert "docker-builders: runner" in broken.output and "(token created) replaces legacy runner 11" in broken.output
+    assert "(token existing) replaces legacy runner 11 on runner-b" in finished.output
+    # The lent token keeps the age it has on the host that lent it.
+    a, b = entries(tmp_path, "runner-a")["docker-builders"], entries(tmp_path, "runner-b")["builders-b"]
+    assert b["token"] == a["token"] and b["token_obtained_at"] == a["token_obtained_at"]
