@@ -181,7 +181,7 @@ def test_connection_from_group_vars_of_an_inventory_directory(inventory_dir, ans
     def run(**kwargs):
         return ansible_playbook(DECOMMISSION, inventory=inventory, extra_vars={"target": "runner-b"}, **kwargs)
 
-    result = run(diff=True)
+    result = run(diff=True, verbosity=3)
     assert result.rc == 0, result.output
     assert_no_token(result)
     assert tomllib.loads((tmp_path / "runner-b" / "config.toml").read_text(encoding="utf-8")) == {
