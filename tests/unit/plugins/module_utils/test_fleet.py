@@ -1,0 +1,256 @@
+# Copyright (c) runnerops.gitlab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The fleet's token decisions: definitions, holders, known ids, expiry and each host's entries."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from ansible_collections.runnerops.gitlab.plugins.filter import fleet as fleet_filters
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet
+from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+
+NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.timezone.utc)
+SHARED = {"name": "shared", "runner_type": "group_type", "group": "platform", "tags": ["docker"], "executor": "docker",
+          "settings": {"docker": {"image": "alpine"}}}
+PER_HOST = {"name": "build", "runner_type": "project_type", "project": "platform/app", "per_host": True}
+
+
+def gathered(system_id, *entries):
+    return {"system_id": system_id, "system_id_source": "file", "runners": list(entries)}
+
+
+def held(name, token, runner_id=7, obtained="2026-11-01T08:00:00Z", expires="0001-01-01T00:00:00Z", **extra):
+    return dict({"name": name, "id": runner_id, "url": "https://gitlab.example.com", "token": token,
+                 "token_obtained_at": obtained, "token_expires_at": expires, "executor": "shell", "settings": {}},
+                **extra)
+
+
+def reports(**by_host):
+    return _fleet.host_reports(by_host)
+
+
+def plan(declared_by_host, by_host, outside=None, **kwargs):
+    return _fleet.token_plan({host: _fleet.definitions(definitions) for host, definitions in declared_by_host.items()},
+                             reports(**by_host), _fleet.host_reports(outside or {}), now=NOW, **kwargs)
+
+
+# ---------------------------------------------------------------------- definitions
+
+
+def test_definitions_fill_defaults_and_the_declared_ones_win_over_the_folder():
+    result = _fleet.definitions([{"name": "a", "executor": "docker"}],
+                                folder=[{"name": "a", "executor": "shell"}, {"name": "b"}])
+    assert [(item["name"], item["executor"]) for item in result] == [("b", "shell"), ("a", "docker")]
+    assert result[0] == {"name": "b", "runner_type": "instance_type", "executor": "shell", "settings": {},
+                         "per_host": False, "state": "present"}
+
+
+@pytest.mark.parametrize("declared, words", [
+    ([{"name": "a"}, {"name": "a"}], ["a declared more than once", "its own name"]),
+    ([{"runner_type": "group_type"}], ["gitlab_runner_runners[0]: has no name"]),
+    (["a"], ["gitlab_runner_runners[0]: is not a dictionary"]),
+    ([{"name": "g", "runner_type": "group_type"}], ["gitlab_runner_runners[g]: runner_type group_type needs group"]),
+    ([{"name": "p", "runner_type": "project_type", "project": " "}], ["needs project"]),
+    ([{"name": "i", "group": "platform"}], ["instance_type takes no group", "remove group"]),
+    ([{"name": "t", "runner_type": "group"}], ["runner_type 'group' is not one of"]),
+    ([{"name": "s", "state": "gone"}], ["state 'gone' is not present or absent"]),
+    ([{"name": "x", "settings": ["limit", 2]}], ["settings is not a dictionary"]),
+])
+def test_bad_definitions_name_the_definition_and_the_fix(declared, words):
+    with pytest.raises(RunnerOpsError) as caught:
+        _fleet.definitions(declared)
+    for word in words:
+        assert word in str(caught.value)
+    assert "Fix:" in str(caught.value)
+
+
+def test_a_problem_never_shows_a_setting():
+    declared = [{"name": "s3", "runner_type": "group_type", "settings": {"cache": {"s3": {"SecretKey": "hush-42"}}}}]
+    result = fleet_filters.fleet_declared(declared)
+    assert result["definitions"] == [] and "needs group" in result["problems"][0]
+    assert "hush-42" not in result["problems"][0]
+
+
+# ---------------------------------------------------------------------- holders and what gitlab_runner_create is asked
+
+
+@pytest.mark.parametrize("case, by_host, outside, expected_tokens, expected_id", [
+    ("holders that agree", {"h1": gathered("s_1", held("shared", "glrt-a")),
+                            "h2": gathered("s_2", held("shared", "glrt-a"))}, {},
+     [("glrt-a", "s_1", "h1"), ("glrt-a", "s_2", "h2")], 7),
+    ("holders that disagree (one rotated on disk by gitlab-runner)",
+     {"h1": gathered("s_1", held("shared", "glrt-old")), "h2": gathered("s_2", held("shared", "glrt-new"))}, {},
+     [("glrt-old", "s_1", "h1"), ("glrt-new", "s_2", "h2")], 7),
+    ("holders that carry different runner ids", {"h1": gathered("s_1", held("shared", "glrt-a", runner_id=7)),
+                                                 "h2": gathered("s_2", held("shared", "glrt-b", runner_id=9))}, {},
+     [("glrt-a", "s_1", "h1"), ("glrt-b", "s_2", "h2")], None),
+    ("a host that lost its config.toml", {"h1": gathered("s_1", held("shared", "glrt-a")), "h3": gathered("s_3")},
+     {}, [("glrt-a", "s_1", "h1")], 7),
+    ("a host without a system id cannot lend its token", {"h1": gathered(None, held("shared", "glrt-a"))}, {}, [], 7),
+    ("an entry of another name", {"h1": gathered("s_1", held("other", "glrt-x"))}, {}, [], None),
+    ("a host outside the run lends its token", {"h3": gathered("s_3")},
+     {"h1": gathered("s_1", held("shared", "glrt-a"))}, [("glrt-a", "s_1", "h1")], 7),
+])
+def test_a_shared_runner_is_asked_once_with_every_holders_token(case, by_host, outside, expected_tokens, expected_id):
+    result = plan({host: [SHARED] for host in by_host}, by_host, outside)
+    (request,) = result["shared"]
+    assert [(t["token"], t["system_id"], t["host"]) for t in request["known_tokens"]] == expected_tokens, case
+    assert request["known_id"] == expected_id, case
+    # Only the run's hosts are protected by being in the run; every other live manager is protected by GitLab.
+    assert request["run_system_ids"] == sorted(report["system_id"] for report in by_host.values()
+                                               if report["system_id"]), case
+    assert (request["token_reset"], request["protect_live_managers"]) == ("if_no_valid_token", True)
+    assert (request["group"], request["tags"], request["definition"]) == ("platform", ["docker"], "shared")
+
+
+def test_a_known_token_carries_its_age_and_an_unknown_age_is_left_out():
+    by_host = {"h1": gathered("s_1", held("shared", "glrt-a", obtained="2026-10-01T00:00:00Z")),
+               "h2": gathered("s_2", held("shared", "glrt-a", obtained="0001-01-01T00:00:00Z"))}
+    tokens = plan({"h1": [SHARED], "h2": [SHARED]}, by_host)["shared"][0]["known_tokens"]
+    assert tokens[0]["obtained_at"] == "2026-10-01T00:00:00Z"
+    assert "obtained_at" not in tokens[1]
+
+
+def test_per_host_runners_are_asked_for_their_own_host_only():
+    by_host = {"h1": gathered("s_1", held("build-h1", "glrt-1")), "h2": gathered("s_2", held("build-h1", "glrt-x"))}
+    result = plan({"h1": [PER_HOST], "h2": [PER_HOST]}, by_host)
+    assert result["shared"] == []
+    h1, h2 = result["per_host"]["h1"][0], result["per_host"]["h2"][0]
+    assert (h1["name"], h2["name"]) == ("build-h1", "build-h2")
+    assert [t["token"] for t in h1["known_tokens"]] == ["glrt-1"]
+    assert h2["known_tokens"] == [] and h2["run_system_ids"] == ["s_2"]
+
+
+def test_a_shared_runner_declared_by_some_hosts_protects_only_them_as_the_run():
+    result = plan({"h1": [SHARED], "h2": []}, {"h1": gathered("s_1"), "h2": gathered("s_2")})
+    assert result["shared"][0]["run_system_ids"] == ["s_1"]
+
+
+def test_absent_runners_are_planned_apart():
+    gone = dict(SHARED, state="absent")
+    result = plan({"h1": [gone, dict(PER_HOST, state="absent")]}, {"h1": gathered("s_1")})
+    assert result["shared"] == [] and result["per_host"] == {}
+    assert [item["name"] for item in result["shared_absent"]] == ["shared"]
+    assert [item["name"] for item in result["per_host_absent"]["h1"]] == ["build-h1"]
+
+
+@pytest.mark.parametrize("case, expires, rotation, due", [
+    ("inside the central window", "2026-12-03T12:00:00Z", "central", True),
+    ("outside the central window", "2027-01-30T12:00:00Z", "central", False),
+    ("already expired", "2026-11-29T12:00:00.000Z", "central", True),
+    ("never expires (zero time)", "0001-01-01T00:00:00Z", "central", False),
+    ("no expiry at all", None, "central", False),
+    ("the runner rotates its own token", "2026-12-03T12:00:00Z", "runner", False),
+])
+def test_central_rotation_resets_a_token_about_to_expire(case, expires, rotation, due):
+    by_host = {"h1": gathered("s_1", held("shared", "glrt-a", expires=expires))}
+    request = plan({"h1": [SHARED]}, by_host, rotation=rotation, rotate_before=7 * 86400)["shared"][0]
+    assert request["token_reset"] == ("always" if due else "if_no_valid_token"), case
+    # The role decided the reset, not the user: it stays guarded.
+    assert request["protect_live_managers"] is True
+
+
+def test_hosts_outside_are_found_from_their_own_inventory_only():
+    declared = {"o1": [SHARED], "o2": [dict(SHARED, per_host=True)], "o3": [{"name": "other"}], "h1": [SHARED]}
+    assert _fleet.hosts_outside(["h1", "o1", "o2", "o3", "o4"], ["h1"], declared, ["shared"]) == ["o1"]
+
+
+# ---------------------------------------------------------------------- what each host writes
+
+
+def result(name, token=None, source="existing", runner_id=7, obtained=None, expires=None, request=None):
+    return {"changed": False, "runner": {"id": runner_id, "description": name}, "token": token,
+            "token_source": source, "token_obtained_at": obtained, "token_expires_at": expires,
+            "item": request or {"name": name}}
+
+
+def entries(host, host_gathered, definitions, results, rotation="runner"):
+    return _fleet.host_entries(host, _fleet.host_report(host, host_gathered), _fleet.definitions(definitions),
+                               results, "https://gitlab.example.com", rotation=rotation, now=NOW)
+
+
+@pytest.mark.parametrize("case, host_gathered, settled, expected_obtained", [
+    ("the host already holds the token: its own age", gathered("s_1", held("shared", "glrt-a")),
+     result("shared", "glrt-a", obtained="2026-10-01T00:00:00Z"), "2026-11-01T08:00:00Z"),
+    ("handed on from a holder: the holder's age", gathered("s_3"),
+     result("shared", "glrt-a", obtained="2026-10-01T00:00:00Z"), "2026-10-01T00:00:00Z"),
+    ("a new token: when GitLab issued it", gathered("s_1", held("shared", "glrt-old")),
+     result("shared", "glrt-new", "reset", obtained="2026-11-30T11:59:59.123456Z"), "2026-11-30T11:59:59.123456Z"),
+    ("nobody knew its age: when it was confirmed", gathered("s_3"), result("shared", "glrt-a"),
+     "2026-11-30T12:00:00Z"),
+])
+def test_a_token_keeps_its_age_on_every_host(case, host_gathered, settled, expected_obtained):
+    (entry,) = entries("h", host_gathered, [SHARED], [settled])["runners"]
+    assert entry["token_obtained_at"] == expected_obtained, case
+    assert entry["token"] == settled["token"]
+
+
+def test_entries_carry_the_definition_and_only_the_runners_the_host_declares():
+    settled = [result("shared", "glrt-a", expires="2027-01-01T00:00:00Z"), result("elsewhere", "glrt-b"),
+               result("build-h", "glrt-c", runner_id=9)]
+    written = entries("h", gathered("s_1"), [SHARED, PER_HOST], settled)
+    assert [entry["name"] for entry in written["runners"]] == ["shared", "build-h"]
+    shared = written["runners"][0]
+    assert shared == {"name": "shared", "url": "https://gitlab.example.com", "executor": "docker",
+                      "settings": {"docker": {"image": "alpine"}}, "id": 7, "token": "glrt-a",
+                      "token_obtained_at": "2026-11-30T12:00:00Z", "token_expires_at": "2027-01-01T00:00:00Z"}
+
+
+def test_central_rotation_switches_off_the_runners_own_rotation():
+    (entry,) = entries("h", gathered("s_1"), [SHARED], [result("shared", "glrt-a")], rotation="central")["runners"]
+    assert entry["settings"] == {"docker": {"image": "alpine"},
+                                 "feature_flags": {"FF_DISABLE_AUTOMATIC_TOKEN_ROTATION": True}}
+
+
+def test_check_mode_entries_without_a_token_are_pending_or_left_as_they_are():
+    would_create = result("shared", None, "would_create", runner_id=None)
+    assert entries("h", gathered("s_1"), [SHARED], [would_create]) == {"runners": [], "pending": ["shared"]}
+    kept = entries("h", gathered("s_1", held("shared", "glrt-a")), [SHARED], [result("shared", None, "would_verify")])
+    assert kept["pending"] == [] and "token" not in kept["runners"][0]
+
+
+def test_failed_and_skipped_results_write_nothing():
+    failed = dict(result("shared", "glrt-a"), failed=True)
+    skipped = {"skipped": True, "item": {"name": "shared"}}
+    assert entries("h", gathered("s_1"), [SHARED], [failed, skipped]) == {"runners": [], "pending": []}
+
+
+def test_the_report_names_runners_and_bad_holders_never_tokens():
+    settled = [dict(result("shared", "glrt-secret", "reset"),
+                    ignored_known_tokens=[{"index": 1, "host": "h2", "system_id": "s_2", "reason": "glpat"}]),
+               result("new", None, "would_create", runner_id=None)]
+    lines = _fleet.settled_report(settled)
+    assert lines == ["shared: runner 7, token reset; set aside what h2 held (not a runner token)",
+                     "new: runner (new), token would_create"]
+    assert "glrt-secret" not in " ".join(lines)
+
+
+# ---------------------------------------------------------------------- what hosts report
+
+
+def test_hosts_sharing_a_system_id_are_named():
+    same = reports(a=gathered("s_x"), b=gathered("s_x"), c=gathered("s_y"), d=gathered(None))
+    with pytest.raises(RunnerOpsError) as caught:
+        _fleet.check_system_ids(same)
+    assert "a, b report s_x" in str(caught.value) and "machine id" in caught.value.fix
+
+
+def test_zero_times_mean_unknown():
+    report = _fleet.host_report("h", gathered("s", held("a", "glrt-a", obtained="0001-01-01T00:00:00Z",
+                                                        expires=datetime.datetime(1, 1, 1))))
+    assert (report.entries[0].token_obtained_at, report.entries[0].token_expires_at) == (None, None)
+    assert _fleet.known_time(datetime.datetime(2026, 1, 2, 3, 4, 5, 600000)) == "2026-01-02T03:04:05.6Z"
+
+
+def test_verify_refusals_name_entries_never_tokens():
+    results = [{"item": {"name": "a", "id": 7, "token": "glrt-a"}, "status": 200, "json": {"id": 7}},
+               {"item": {"name": "b", "id": 8, "token": "glrt-b"}, "status": 403, "msg": "Status code was 403"},
+               {"item": {"name": "c", "id": 9, "token": "glrt-c"}, "status": 200, "json": {"id": 4}},
+               {"skipped": True}]
+    assert _fleet.verify_refusals(results) == ["entry 'b' (runner 8): Status code was 403",
+                                               "entry 'c': the token belongs to runner 4, not 9"]
