@@ -395,13 +395,15 @@ def summarize(point, point_data):
         summary["peer_calls_per_module_call"] = {
             run: ratio(get("peer", run, "calls"), get("module", run, "calls")) for run in ("first", "rerun")}
     if "role" in point_data:
-        # Every host holds the same token of each shared runner: M distinct tokens, M definitions.
+        # Every host holds the same token of each shared runner: M distinct tokens, M definitions. A first converge
+        # pays per definition: owner lookup, listing, create, one check of the new token that makes GitLab list a
+        # manager at once, and a second listing that settles a race with another run creating the same runner.
         summary["targets"] = {
             "rerun_no_write": get("role", "rerun", "writes") == 0,
             "rerun_calls_budget": 2 * m + CONSTANT_CALLS,
             "rerun_within_budget": get("role", "rerun", "calls") <= 2 * m + CONSTANT_CALLS,
-            "first_calls_budget": 3 * m + CONSTANT_CALLS,
-            "first_within_budget": get("role", "first", "calls") <= 3 * m + CONSTANT_CALLS,
+            "first_calls_budget": 5 * m + CONSTANT_CALLS,
+            "first_within_budget": get("role", "first", "calls") <= 5 * m + CONSTANT_CALLS,
         }
     return summary
 

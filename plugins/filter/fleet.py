@@ -40,17 +40,21 @@ def gathered_by_host(hosts, hostvars, variable):
     return found
 
 
-@_failing_clearly
 def fleet_hosts(hosts, hostvars, variable="__gitlab_runner_gathered"):
-    """What each host reported, without tokens: ``[{host, system_id, system_id_source, entries}]``.
-
-    Fails naming the hosts and the fix when two of them report one runner system id.
-    """
+    """What each host reported, without tokens: ``[{host, system_id, system_id_source, entries}]``."""
     reports = _fleet.host_reports(gathered_by_host(hosts, hostvars, variable))
-    _fleet.check_system_ids(reports)
     return [{"host": report.host, "system_id": report.system_id, "system_id_source": report.system_id_source,
              "entries": [{"name": entry.name, "id": entry.runner_id} for entry in report.entries]}
             for report in reports]
+
+
+def fleet_system_id_problem(hosts, hostvars, variable="__gitlab_runner_gathered"):
+    """Why the hosts cannot be told apart as runner managers (two report one system id), or an empty string."""
+    try:
+        _fleet.check_system_ids(_fleet.host_reports(gathered_by_host(hosts, hostvars, variable)))
+    except RunnerOpsError as error:
+        return error.describe()
+    return ""
 
 
 def fleet_verify_refusals(results):
@@ -141,6 +145,7 @@ class FilterModule:
             "fleet_hosts_outside": fleet_hosts_outside,
             "fleet_problems": fleet_problems,
             "fleet_report": fleet_report,
+            "fleet_system_id_problem": fleet_system_id_problem,
             "fleet_token_plan": fleet_token_plan,
             "fleet_verify_refusals": fleet_verify_refusals,
         }

@@ -11,6 +11,7 @@ the page cannot drift from the code.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import subprocess
@@ -45,8 +46,19 @@ SEED = {
         {"id": 41, "description": "docker-linux", "group": "platform/ci", "tag_list": ["docker"]},
         {"id": 57, "description": "docker-linux", "group": "platform/ci", "tag_list": ["docker"]},
         {"id": 60, "description": "shell-linux", "group": "platform/ci", "tag_list": ["shell"]},
+        # Used by a live host that is not part of the run: a reset would cut it off.
+        {"id": 61, "description": "cache-linux", "group": "platform/ci", "tag_list": ["cache"],
+         "created_at": "2026-01-01T00:00:00Z",
+         "managers": [{"system_id": "s_4d3c2b1a0f9e", "ip_address": "10.0.0.5", "version": "17.11.0",
+                       "contacted_at": (datetime.datetime.now(datetime.timezone.utc)
+                                        - datetime.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}]},
+        # Created moments ago by another run, which is still handing its token out.
+        {"id": 62, "description": "gpu-linux", "group": "platform/ci", "tag_list": ["gpu"]},
     ],
 }
+# The page shows one moment for the times these messages name.
+PAGE_TIME = "2026-11-30T09:41:12.000Z"
+TIMED = ("live-manager", "young-runner")
 
 CREATE = {"name": "docker-macos", "runner_type": "group_type", "group": "platform/ci", "tags": ["macos"]}
 
@@ -75,6 +87,12 @@ API_FAILURES = [
      {"api_token": "glpat-fleet-full", "name": "shell-linux", "runner_type": "group_type", "group": "platform/ci",
       "known_tokens": [{"token": "glrt-t2_rotatedAwayLongAgo0", "system_id": "s_0123456789ab"}],
       "token_reset": "never"}),
+    ("live-manager", "gitlab_runner_create",
+     {"api_token": "glpat-fleet-full", "name": "cache-linux", "runner_type": "group_type", "group": "platform/ci",
+      "known_tokens": [{"token": "glrt-t2_rotatedAwayLongAgo1", "system_id": "s_0123456789ab", "host": "runner-03"}]}),
+    ("young-runner", "gitlab_runner_create",
+     {"api_token": "glpat-fleet-full", "name": "gpu-linux", "runner_type": "group_type", "group": "platform/ci",
+      "known_tokens": [], "run_system_ids": ["s_0123456789ab"]}),
 ]
 
 CONFIG_FILES = {
@@ -132,6 +150,8 @@ def printed(tmp_path_factory):
         message = records[0]["result"]["msg"]
         for config_name in CONFIG_FILES:
             message = message.replace(str(work / config_name / "config.toml"), CONFIG)
+        if name in TIMED:
+            message = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", PAGE_TIME, message)
         if name == "410":
             # The fault stands in for GitLab on the first call; the page quotes what follows the step's name.
             message = message[message.index("GitLab answered 410"):]
