@@ -440,6 +440,8 @@ class RunnerLookup:
 
     def __init__(self, client):
         self.client = client
+        # Runners read once and found to belong to another owner (an ancestor group's, say): never read again.
+        self.foreign_ids = set()
 
     def resolve_owner(self, kind, ref, purpose):
         """A group or project (numeric id or full path) as an ``Owner`` with its numeric id and path."""
@@ -542,6 +544,8 @@ class RunnerLookup:
             details = self.details(item["id"], purpose, owner)
             if details is not None and belongs_to(details, owner):
                 confirmed.append(details)
+            elif details is not None:
+                self.foreign_ids.add(item["id"])
         if len(confirmed) > 1:
             raise ambiguous(desired, owner, [details["id"] for details in confirmed])
         return confirmed[0] if confirmed else None
@@ -822,8 +826,8 @@ class RunnerEnsurer:
                         and item.get("id") != runner_id)
         older = []
         for other_id in others:
-            if other_id > runner_id:
-                continue  # a younger twin: its own run removes it
+            if other_id > runner_id or other_id in self.lookup.foreign_ids:
+                continue  # a younger twin (its own run removes it), or another owner's runner
             details = self.lookup.details(other_id, desired.label, owner)
             if details is not None and belongs_to(details, owner):
                 older.append(other_id)

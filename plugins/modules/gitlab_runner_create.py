@@ -204,8 +204,8 @@ options:
     description:
       - Before resetting the token of a runner that already exists, read its managers (one C(GET
         /runners/:id/managers), only when a reset is about to happen) and refuse the reset when one of them
-        contacted GitLab within O(live_manager_window) seconds and its system id is not in O(run_system_ids): that
-        host holds the valid token and would be cut off. The failure names each such manager (system id, IP
+        contacted GitLab within O(live_manager_window) seconds and its system id is not in O(run_system_ids), because
+        that host holds the valid token and would be cut off. The failure names each such manager (system id, IP
         address, version, last contact).
       - A runner created within O(live_manager_window) that no host has used yet is protected too, because
         another run (a job slice, a second controller) may be handing its token out.

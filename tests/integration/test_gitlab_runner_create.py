@@ -11,6 +11,7 @@ simulator's request log and state), including how many API calls a scenario cost
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 
@@ -142,11 +143,12 @@ def test_create_then_same_again_then_change_tags(sim, ansible_playbook):
     assert result["token_sha256"] == sha(runner["token"])
     assert (runner["tag_list"], runner["run_untagged"], runner["maximum_timeout"]) == (["docker", "linux"], False, 3600)
     assert "glrt-" not in created.output
-    # Preflight (token, version), group, one list of its group runners, the create.
+    # Preflight (token, version), group, one list of its group runners, the create, and one more list that
+    # would find a twin another run created at the same time.
     assert api_calls(sim) == [
         ("GET", "/api/v4/personal_access_tokens/self"), ("GET", "/api/v4/version"),
         ("GET", "/api/v4/groups/platform%2Fci"), ("GET", "/api/v4/groups/2/runners"),
-        ("POST", "/api/v4/user/runners")]
+        ("POST", "/api/v4/user/runners"), ("GET", "/api/v4/groups/2/runners")]
 
     sim.clear_requests()
     again = ansible_playbook(play(sim, [ensure(tags=["linux", "docker"], run_untagged=False, maximum_timeout=3600,
@@ -450,7 +452,15 @@ def test_lost_create_answer_without_reset_scope_fails_and_the_rerun_resets(sim, 
     assert first.result("Ensure the runner")["changed"] is True
     assert len(runners_named(sim)) == 1
 
-    rerun = settle(sim, ansible_playbook, [])
+    # Moments after the create no host has used the runner: another run could be handing its token out, so a
+    # rerun does not reset it while it is that young.
+    young = settle(sim, ansible_playbook, [])
+    assert young.rc != 0
+    assert "no host has used its token yet" in young.output
+    assert sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token") == []
+
+    time.sleep(2)
+    rerun = settle(sim, ansible_playbook, [], live_manager_window=1)
     assert rerun.rc == 0, rerun.output
     assert shown(rerun)["token_source"] == "reset"
     [runner] = runners_named(sim)

@@ -145,7 +145,7 @@ def test_check_once_then_create_without_preflight(sim, ansible_playbook):
     assert [(e["method"], e["path"]) for e in sim.requests()] == [
         ("GET", "/api/v4/personal_access_tokens/self"), ("GET", "/api/v4/version"),
         ("GET", "/api/v4/groups/platform%2Fci"), ("GET", "/api/v4/groups/2/runners"),
-        ("POST", "/api/v4/user/runners")]
+        ("POST", "/api/v4/user/runners"), ("GET", "/api/v4/groups/2/runners")]
 
 
 def test_check_scopes_fails_naming_the_missing_scope(sim, ansible_playbook):

@@ -342,7 +342,7 @@ def test_two_plays_on_the_same_fleet_at_once_create_each_runner_once_and_agree_o
     ([DEFINITIONS[0], DEFINITIONS[0]], "declared more than once"),
     ([{"name": "x", "runner_type": "group_type"}], "needs group"),
     ([{"name": "x", "runner_type": "group_type", "group": "nowhere"}], "404"),
-    ([{"name": "x", "runner_type": "instance_type", "group": "platform"}], "takes neither group nor project"),
+    ([{"name": "x", "runner_type": "instance_type", "group": "platform"}], "instance_type takes no group"),
     ([{"name": "x", "runner_type": "group_type", "group": "platform", "maximum_timeout": 60}], "maximum_timeout"),
     ([{"name": "x", "runner_type": "group_type", "group": "platform", "tags": [f"t{i}" for i in range(51)]}],
      "tags"),
