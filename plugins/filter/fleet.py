@@ -27,6 +27,11 @@ def _failing_clearly(function):
     return wrapper
 
 
+def reports_of(hosts, hostvars, variable="__gitlab_runner_gathered"):
+    """``HostReport`` of each host; a host without its gathered result reports nothing (it counts as outside)."""
+    return _fleet.host_reports(gathered_by_host(hosts, hostvars, variable))
+
+
 def gathered_by_host(hosts, hostvars, variable):
     """``{host: hostvars[host][variable]}`` for the hosts that have it (an unreachable host has not)."""
     found = {}
@@ -42,7 +47,7 @@ def gathered_by_host(hosts, hostvars, variable):
 
 def fleet_hosts(hosts, hostvars, variable="__gitlab_runner_gathered"):
     """What each host reported, without tokens: ``[{host, system_id, system_id_source, entries}]``."""
-    reports = _fleet.host_reports(gathered_by_host(hosts, hostvars, variable))
+    reports = reports_of(hosts, hostvars, variable)
     return [{"host": report.host, "system_id": report.system_id, "system_id_source": report.system_id_source,
              "entries": [{"name": entry.name, "id": entry.runner_id} for entry in report.entries]}
             for report in reports]
@@ -51,7 +56,7 @@ def fleet_hosts(hosts, hostvars, variable="__gitlab_runner_gathered"):
 def fleet_system_id_problem(hosts, hostvars, variable="__gitlab_runner_gathered"):
     """Why the hosts cannot be told apart as runner managers (two report one system id), or an empty string."""
     try:
-        _fleet.check_system_ids(_fleet.host_reports(gathered_by_host(hosts, hostvars, variable)))
+        _fleet.check_system_ids(reports_of(hosts, hostvars, variable))
     except RunnerOpsError as error:
         return error.describe()
     return ""
@@ -111,7 +116,7 @@ def _outside_reports(results):
 def fleet_token_plan(play_hosts, hostvars, outside_results=None, rotation="runner", rotate_before=604800):
     """What gitlab_runner_create is asked per runner; holds tokens, so register it under no_log."""
     declared = {str(host): _definitions_of(hostvars, host) for host in play_hosts or ()}
-    reports = _fleet.host_reports(gathered_by_host(play_hosts, hostvars, "__gitlab_runner_gathered"))
+    reports = reports_of(play_hosts, hostvars)
     return _fleet.token_plan(declared, reports, _outside_reports(outside_results), rotation=rotation,
                              rotate_before=int(rotate_before))
 

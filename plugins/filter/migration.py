@@ -12,22 +12,13 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.runnerops.gitlab.plugins.filter.fleet import _failing_clearly, gathered_by_host
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.runnerops.gitlab.plugins.filter.fleet import _failing_clearly, gathered_by_host, reports_of
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _migration
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW
 
 GATHERED = "__gitlab_runner_gathered"
-
-
-def _reports(hosts, hostvars, variable):
-    # A host without a gathered result reports nothing, so its managers count as outside the run.
-    return _fleet.host_reports(gathered_by_host(hosts, hostvars, variable))
-
-
-def _flag(value):
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on", "y", "t")
 
 
 def _window(value):
@@ -44,7 +35,7 @@ def _window(value):
 def migration_plan(hosts, hostvars, legacy=None, marked=None, existing=None, live_window=LIVE_WINDOW,
                    variable=GATHERED):
     """The migration as far as GitLab has been read: what to read next, then each legacy runner's plan."""
-    return _migration.plan(_reports(hosts, hostvars, variable), legacy=legacy, marked=marked, existing=existing,
+    return _migration.plan(reports_of(hosts, hostvars, variable), legacy=legacy, marked=marked, existing=existing,
                            window=_window(live_window))
 
 
@@ -52,7 +43,8 @@ def migration_plan(hosts, hostvars, legacy=None, marked=None, existing=None, liv
 def migration_known_tokens(item, hostvars, details=False, variable=GATHERED):
     """The tokens hosts already carry for the runner replacing one legacy runner (holds tokens)."""
     item = item or {}
-    return _migration.known_tokens(item, _reports(item.get("new_holders") or [], hostvars, variable), _flag(details))
+    holders = reports_of(item.get("new_holders") or [], hostvars, variable)
+    return _migration.known_tokens(item, holders, boolean(details, strict=False))
 
 
 def migration_created(results):
@@ -67,7 +59,7 @@ def migration_host_changes(plan, results, host, hostvars, url=None, variable=GAT
     report = _fleet.host_report(str(host), gathered.get(str(host)))
 
     def lenders_of(item):
-        return _reports(item.get("new_holders") or [], hostvars, variable)
+        return reports_of(item.get("new_holders") or [], hostvars, variable)
 
     return _migration.host_changes(report, (plan or {}).get("runners") or [], results, url=url or None,
                                    lenders_of=lenders_of)
@@ -76,7 +68,7 @@ def migration_host_changes(plan, results, host, hostvars, url=None, variable=GAT
 @_failing_clearly
 def migration_deletions(plan, created, hosts, hostvars, variable=GATHERED):
     """Which legacy runners every host has left, and who still uses the others."""
-    system_ids = {report.host: report.system_id for report in _reports(hosts, hostvars, variable)}
+    system_ids = {report.host: report.system_id for report in reports_of(hosts, hostvars, variable)}
     # A host still in the run is counted even without a system id: it is not one that failed.
     run_system_ids = {str(host): system_ids.get(str(host)) for host in hosts or ()}
     return _migration.deletions((plan or {}).get("runners") or [], created or [], run_system_ids)

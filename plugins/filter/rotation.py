@@ -10,34 +10,25 @@ Each filter is documented in the YAML file of its name beside this one.
 
 from __future__ import annotations
 
-from ansible_collections.runnerops.gitlab.plugins.filter.fleet import _failing_clearly, gathered_by_host
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.runnerops.gitlab.plugins.filter.fleet import _failing_clearly, reports_of
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _rotation
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW
 
 GATHERED = "__gitlab_runner_gathered"
 
 
-def _reports(hosts, hostvars, variable):
-    # A host without a gathered result reports nothing, so its managers count as outside the run.
-    return _fleet.host_reports(gathered_by_host(hosts, hostvars, variable))
-
-
-def _flag(value):
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on", "y", "t")
-
-
 @_failing_clearly
 def rotation_due(hosts, hostvars, now, within, rotate_all=False, variable=GATHERED):
     """The runners the hosts carry (glrt- entries with an id), grouped by id, with why each is due."""
-    return _rotation.due_runners(_reports(hosts, hostvars, variable), now, within, _flag(rotate_all))
+    return _rotation.due_runners(reports_of(hosts, hostvars, variable), now, within, boolean(rotate_all, strict=False))
 
 
 @_failing_clearly
 def rotation_plan(runners, read_results, hosts, hostvars, now, window=LIVE_WINDOW, variable=GATHERED):
     """Each runner's state (rotate, not_due, gone, unnamed, blocked) and the message that explains it."""
-    system_ids = [report.system_id for report in _reports(hosts, hostvars, variable)]
+    system_ids = [report.system_id for report in reports_of(hosts, hostvars, variable)]
     return _rotation.plan(runners or [], _rotation.details_by_id(read_results), system_ids, now, window)
 
 
@@ -49,12 +40,12 @@ def rotation_writes(plan, reset_results, gathered, host="", settings=None, url=N
 
 def rotation_resets(reset_results):
     """What each reset gave, without its token."""
-    return _rotation.reset_reports(reset_results)
+    return _rotation.resetreports_of(reset_results)
 
 
 def rotation_summary(plan, check_mode=False):
     """The runners left although due, and the play's last word."""
-    return _rotation.summary(plan or [], _flag(check_mode))
+    return _rotation.summary(plan or [], boolean(check_mode, strict=False))
 
 
 class FilterModule:

@@ -9,11 +9,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from ansible.module_utils import _internal as module_internal
 from ansible.module_utils.testing import patch_module_args
 
 
 @pytest.fixture
-def run_module(capsys):
+def run_module(capsys, monkeypatch):
+    # A module runs in a process of its own; once a test in this process imported controller code (a filter
+    # plugin), ansible-core would send the module's warnings to the controller's display instead of its result.
+    monkeypatch.setattr(module_internal, "is_controller", False)
+
     def run(module, args, check_mode=False, diff=False):
         args = dict(args)
         if check_mode:
