@@ -13,12 +13,11 @@ as runner managers.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-import threading
 import tomllib
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import REPO_ROOT, playbook_env
+from tests.conftest import playbook_env
 
 PAT = "glpat-fleet-safety-00000000000"
 SEED = {
@@ -145,6 +144,25 @@ def test_a_dead_holder_does_not_block_a_reset(fleet, tmp_path):
     assert entry(tmp_path, "h1")["token"] == shared_runners(sim)[0]["token"]
 
 
+def test_one_bad_holder_does_not_stop_the_fleet(fleet, tmp_path):
+    sim, run = fleet
+    hosts = ("h1", "h2", "h3")
+    assert run(hosts).rc == 0
+    token = entry(tmp_path, "h1")["token"]
+    # An API token pasted into h2's entry by mistake.
+    pasted = "glpat-pasted-by-mistake-0000"
+    path = tmp_path / "hosts" / "h2" / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(token, pasted), encoding="utf-8")
+
+    healed = run(hosts, verbosity=2)
+    assert healed.rc == 0, healed.output
+    assert "set aside what h2 held (not a runner token)" in healed.output
+    assert "held by host h2 (system id" in healed.output
+    assert pasted not in healed.output and token not in healed.output
+    assert [entry(tmp_path, host)["token"] for host in hosts] == [token] * 3
+    assert not sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token")
+
+
 # ---------------------------------------------------------------------- several runs at once
 
 
@@ -212,8 +230,10 @@ def job_events(private):
     return [path.read_text(encoding="utf-8") for path in sorted((private / "artifacts").rglob("job_events/*.json"))]
 
 
-@pytest.mark.parametrize("starter, groups", [(runner_slice, SLICES), (playbook_dir, (SLICES[0] + SLICES[1],
-                                                                                      SLICES[2]))],
+TWO_CONTROLLERS = (SLICES[0] + SLICES[1], SLICES[2])
+
+
+@pytest.mark.parametrize("starter, groups", [(runner_slice, SLICES), (playbook_dir, TWO_CONTROLLERS)],
                          ids=["ansible-runner-slices", "two-working-directories"])
 def test_runs_at_once_leave_one_runner_and_cut_no_host_off(make_sim, tmp_path, starter, groups):
     sim = make_sim(SEED)
@@ -228,9 +248,9 @@ def test_runs_at_once_leave_one_runner_and_cut_no_host_off(make_sim, tmp_path, s
     assert len(sim.requests("DELETE", r"/api/v4/runners/\d+")) == len(groups) - 1
     assert len(shared_runners(sim)) == 1, [runner["id"] for runner in shared_runners(sim)]
     winner = shared_runners(sim)[0]
-    succeeded = [output for rc, output, _ in outcomes if rc == 0]
-    failed = [output for rc, output, _ in outcomes if rc != 0]
-    assert len(succeeded) >= 1, [output[-3000:] for _, output, _ in outcomes]
+    succeeded = [outcome[1] for outcome in outcomes if outcome[0] == 0]
+    failed = [outcome[1] for outcome in outcomes if outcome[0] != 0]
+    assert len(succeeded) >= 1, [outcome[1][-3000:] for outcome in outcomes]
     for output in failed:
         # A run that cannot settle the token without cutting others off names the runner and what to do.
         assert "runner 'shared'" in output, output[-5000:]
@@ -243,7 +263,7 @@ def test_runs_at_once_leave_one_runner_and_cut_no_host_off(make_sim, tmp_path, s
     for host in holders:
         assert entry(tmp_path, host)["id"] == winner["id"]
         assert heartbeat(sim, tmp_path, host) == 200
-    for _, output, private in outcomes:
+    for _rc, output, private in outcomes:
         texts = [output] + (job_events(private) if (private / "artifacts").exists() else [])
         for text in texts:
             assert "glrt-" not in text and PAT not in text
@@ -262,27 +282,10 @@ def test_runs_at_once_leave_one_runner_and_cut_no_host_off(make_sim, tmp_path, s
 
     # Once every host holds its token, the runs at once change nothing.
     again = run_at_once(starter, tmp_path, sim, groups)
-    for rc, output, _ in again:
+    for rc, output, _private in again:
         assert rc == 0, output[-5000:]
-        recap = json.dumps(output[output.rfind("PLAY RECAP"):]) if "PLAY RECAP" in output else output
-        assert "changed=0" in recap and "changed=1" not in recap, recap
+        assert "PLAY RECAP" in output, output[-3000:]
+        recap = output[output.rfind("PLAY RECAP"):]
+        assert "changed=0" in recap and not re.search(r"changed=[1-9]", recap), recap
     assert len(shared_runners(sim)) == 1
 
-
-def test_decisions_run_concurrently_with_the_api_safe_threads():
-    # The filters are plain functions: several plays may evaluate them at once in one controller.
-    from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet
-    errors = []
-
-    def plan():
-        try:
-            _fleet.token_plan({"h": _fleet.definitions([SHARED])}, [])
-        except Exception as error:  # pragma: no cover - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=plan) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []

@@ -40,8 +40,8 @@ def test_fleet_from_hostvars():
         # Decommissioned in this run: its plan counts, not what it holds.
         "runner-c": {"__decommission_done": True, "__decommission_plan": {"system_id": "s_c", "runner_ids": [31]},
                      "__decommission_fleet_host": {"system_id": "s_c", "runners": [{"name": "x", "id": 77}]}},
-        "runner-a": {"__decommission_fleet_host": {"system_id": "s_a", "runners": [{"name": "shared", "id": 31,
-                                                                                      "token": "glrt-t1_secret"}]}},
+        "runner-a": {"__decommission_fleet_host": {
+            "system_id": "s_a", "runners": [{"name": "shared", "id": 31, "token": "glrt-t1_secret"}]}},
         "runner-d": {"__decommission_fleet_host": {"unreachable": True, "msg": "unreachable"}},
         # Not part of the fleet group: nothing registered.
         "localhost": {},

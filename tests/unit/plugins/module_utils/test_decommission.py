@@ -57,8 +57,9 @@ OWN = manager(SYSTEM_ID)
                   "fate": "per-host runner 35 (runner-c): delete the runner (and its managers)"},
                  id="runner named just the host"),
     pytest.param(("build-runner-c", 34),
-                 [runner(34, "build-runner-c", [OWN, manager("s_0000000000ff", hours=30, status="offline",
-                                                              ip_address="10.0.0.9", version="17.11.0")])],
+                 [runner(34, "build-runner-c", [
+                     OWN, manager("s_0000000000ff", hours=30, status="offline", ip_address="10.0.0.9",
+                                  version="17.11.0")])],
                  {"delete": False, "unregister": True,
                   "fate": "runner 34 (build-runner-c) is named for this host but managers s_0000000000ff (IP address "
                           f"10.0.0.9, version 17.11.0, last contact {ago(30)}) use it too: unregister this manager "
@@ -103,7 +104,7 @@ def test_plan_entries(entry, runners, expected):
 
 def test_host_without_system_id_keeps_a_runner_others_use_recently():
     # Without its own system id the host cannot tell its manager apart, so every recent manager counts.
-    _, plans = plan_entries(HOST, gathered(("build-runner-c", 34), system_id=None),
+    _system_id, plans = plan_entries(HOST, gathered(("build-runner-c", 34), system_id=None),
                             runners_by_id(read(runner(34, "build-runner-c", [OWN]))), now=NOW)
     assert (plans[0].delete, plans[0].unregister) == (False, True)
 

@@ -32,14 +32,16 @@ def gathered(**hosts):
     return {host: {"system_id": SID[host], "runners": entries} for host, entries in hosts.items()}
 
 
-def legacy_runner(runner_id, description, managers=(), tags=("docker",), owner=GROUP, **extra):
+def legacy_runner(runner_id, description, managers=(), tags=("docker",), owner=None, **extra):
+    owner = owner or GROUP
     return dict({"id": runner_id, "description": description, "runner_type": "group_type", "owner": owner,
                  "tags": list(tags), "run_untagged": False, "locked": False, "access_level": "not_protected",
                  "paused": False, "maximum_timeout": None, "maintenance_note": None,
                  "managers": [{"system_id": SID[host], "status": status} for host, status in managers]}, **extra)
 
 
-def new_runner(runner_id, description, managers=(), owner=GROUP):
+def new_runner(runner_id, description, managers=(), owner=None):
+    owner = owner or GROUP
     return {"id": runner_id, "description": description, "runner_type": "group_type", "owner": owner, "tags": [],
             "managers": [{"system_id": SID.get(host, host), "status": "online", "contacted_at": contacted,
                           "ip_address": "10.0.0.9", "version": "17.11.0"} for host, contacted in managers]}
@@ -252,8 +254,8 @@ def test_a_host_writes_the_new_token_with_its_own_age_and_verifies_it():
     [report_c] = [report for report in host_reports(hosts) if report.host == "c"]
     assert _migration.host_changes(report_c, plan["runners"], results) == {"entries": [], "verify": []}
     # A host already carrying the token writes nothing.
-    again = _migration.host_changes(report_b, plan["runners"], {"results": [created(plan["create"][0], 31,
-                                                                                      token="LEGACYshared01")]})
+    lent = created(plan["create"][0], 31, token="LEGACYshared01")
+    again = _migration.host_changes(report_b, plan["runners"], {"results": [lent]})
     assert again == {"entries": [], "verify": []}
 
 
@@ -284,8 +286,8 @@ def test_a_lent_token_keeps_its_age(case, result_obtained, lender_obtained, expe
     ("a stale manager is gone", [("a", "online"), ("b", "online"), ("far", "stale")], [], ["a", "b"], 31, None),
     ("nothing replaces it", [("a", "online"), ("b", "online")], [], ["a", "b"], None, "no runner builders replaces it yet"),
 ])
-def test_a_legacy_runner_is_deleted_only_when_every_host_left_it(case, legacy_managers, new_managers, run, new_id,
-                                                                  kept):
+def test_a_legacy_runner_is_deleted_only_when_every_host_left_it(
+        case, legacy_managers, new_managers, run, new_id, kept):
     hosts = gathered(a=[entry("x", 11, "LEGACY1")], b=[entry("y", 11, "LEGACY1")])
     found = {11: [new_runner(31, "builders", new_managers)]} if new_managers else {}
     plan = plan_of(hosts, read(legacy_runner(11, "builders", legacy_managers)), found=found)
