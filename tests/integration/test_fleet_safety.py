@@ -288,4 +288,3 @@ def test_runs_at_once_leave_one_runner_and_cut_no_host_off(make_sim, tmp_path, s
         recap = output[output.rfind("PLAY RECAP"):]
         assert "changed=0" in recap and not re.search(r"changed=[1-9]", recap), recap
     assert len(shared_runners(sim)) == 1
-

@@ -105,7 +105,7 @@ def test_plan_entries(entry, runners, expected):
 def test_host_without_system_id_keeps_a_runner_others_use_recently():
     # Without its own system id the host cannot tell its manager apart, so every recent manager counts.
     _system_id, plans = plan_entries(HOST, gathered(("build-runner-c", 34), system_id=None),
-                            runners_by_id(read(runner(34, "build-runner-c", [OWN]))), now=NOW)
+                                     runners_by_id(read(runner(34, "build-runner-c", [OWN]))), now=NOW)
     assert (plans[0].delete, plans[0].unregister) == (False, True)
 
 
