@@ -40,7 +40,7 @@ def rotation_writes(plan, reset_results, gathered, host="", settings=None, url=N
 
 def rotation_resets(reset_results):
     """What each reset gave, without its token."""
-    return _rotation.resetreports_of(reset_results)
+    return _rotation.reset_reports(reset_results)
 
 
 def rotation_summary(plan, check_mode=False):
