@@ -66,9 +66,25 @@ GLOBAL_OPTION_KEYS = ("concurrent", "check_interval", "log_level", "log_format",
                       "shutdown_timeout", "connection_max_age", "session_server")
 EXECUTORS = ("shell", "docker", "docker-windows", "docker+machine", "docker-autoscaler", "kubernetes",
              "custom", "ssh", "parallels", "virtualbox", "instance")
-# Values never shown in a diff, matched case-insensitively in any table.
-SECRET_KEYS = frozenset(("token", "secretkey", "accesskey", "sessiontoken", "privatekey", "accountkey",
-                         "password", "sentry_dsn"))
+
+
+def is_secret_key(name):
+    """Whether a config.toml key of gitlab-runner holds a secret itself (not a path or an id naming one)."""
+    lowered = name.lower()
+    if lowered.endswith(("file", "_path", "keyid")):
+        return False
+    return lowered in ("token", "password", "sentry_dsn") or lowered.endswith(
+        ("_token", "secretkey", "accesskey", "privatekey", "accountkey", "sessiontoken"))
+
+
+# Values never shown in a diff or a result, matched case-insensitively in any table: every string key of
+# gitlab-runner's own key list that holds a secret (tokens, passwords, cache credentials, the Sentry DSN).
+SECRET_KEYS = frozenset(name.lower() for keys in reference.TABLES.values() for name, kind in keys.items()
+                        if kind == "str" and is_secret_key(name))
+# [[runners]] environment entries ("NAME=value"): any value may be a password, so every value is one.
+ENVIRONMENT_KEY = "environment"
+# Settings gitlab-runner reads only when it starts.
+RESTART_KEYS = ("listen_address", "session_server")
 TOKEN_PATTERN = re.compile(r"glrt-[0-9A-Za-z_.\-]+")
 LABEL_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{2,64}$")
 LABEL_VALUE_PATTERN = re.compile(r"^[a-zA-Z0-9._-]{1,256}$")
@@ -1056,13 +1072,26 @@ def render(document):
     return text.rstrip("\n") + "\n" if text.strip() else text
 
 
+def environment_secrets(value):
+    """The values of ``environment`` entries (``NAME=value``), each entry whole too (it is never shorter)."""
+    found = set()
+    for entry in value if isinstance(value, list) else ():
+        if isinstance(entry, str) and "=" in entry:
+            secret = entry.split("=", 1)[1]
+            if secret:
+                found.update((secret, entry))
+    return found
+
+
 def secrets_in(data):
-    """Every secret value (tokens, cache keys, passwords) in parsed config.toml data."""
+    """Every secret value (tokens, cache keys, passwords, environment values) in parsed config.toml data."""
     found = set()
     if isinstance(data, dict):
         for key, value in data.items():
             if str(key).lower() in SECRET_KEYS and isinstance(value, str) and value:
                 found.add(value)
+            elif str(key).lower() == ENVIRONMENT_KEY:
+                found.update(environment_secrets(value))
             else:
                 found.update(secrets_in(value))
     elif isinstance(data, list):
@@ -1095,6 +1124,10 @@ def _redact_items(container):
         item = container[key]
         if _is_table(item):
             _redact_items(item)
+        elif str(key).lower() == ENVIRONMENT_KEY and isinstance(item, list) and not isinstance(item, AoT):
+            for index, entry in enumerate(item):
+                if isinstance(entry, str) and "=" in entry:
+                    item[index] = f"{entry.split('=', 1)[0]}={REDACTED}"
         elif isinstance(item, (AoT, list)):
             for element in item:
                 if _is_table(element):
@@ -1363,6 +1396,7 @@ class SyncPlan:
     content_changed: bool
     merged: MergeResult
     warnings: list
+    restart_required: bool = False
 
     def diff(self, declared_secrets=()):
         before = self.before_text
@@ -1390,8 +1424,9 @@ def plan_sync(path, desired, prune=True, now=None):
     changed = not same_config(before_data, after_data)
     if not changed:
         merged.updated = []
+    restart = changed and any(not same_config(before_data.get(key), after_data.get(key)) for key in RESTART_KEYS)
     return SyncPlan(config=config, before_text=before_text, after_text=after_text, content_changed=changed,
-                    merged=merged, warnings=list(desired.warnings) + merged.warnings)
+                    merged=merged, warnings=list(desired.warnings) + merged.warnings, restart_required=restart)
 
 
 def replan_if_rewritten(path, desired, plan, prune=True, now=None):
@@ -1449,7 +1484,8 @@ def _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_i
     plan = plan_sync(path, desired, prune=prune, now=now)
     warnings = list(plan.warnings)
     result = {"changed": plan.content_changed, "added": plan.merged.added, "updated": plan.merged.updated,
-              "removed": plan.merged.removed, "unregistered": [], "backup_file": None}
+              "removed": plan.merged.removed, "unregistered": [], "backup_file": None,
+              "restart_required": plan.restart_required}
     system_id = source = None
     if write_id or (unregister is not None and plan.merged.pruned):
         system_id, source = system_identity(path, machine_id_paths)
@@ -1478,7 +1514,7 @@ def _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_i
             plan = replanned
             warnings.extend(warning for warning in plan.warnings if warning not in warnings)
             result.update(changed=plan.content_changed, added=plan.merged.added, updated=plan.merged.updated,
-                          removed=plan.merged.removed)
+                          removed=plan.merged.removed, restart_required=plan.restart_required)
         if plan.content_changed:
             if make_backup and plan.config.exists:
                 result["backup_file"] = backup(path, plan.config.raw)

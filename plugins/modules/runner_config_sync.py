@@ -213,7 +213,12 @@ options:
     default: '0600'
 notes:
   - gitlab-runner picks up a changed C(config.toml) within seconds by itself. Changes to O(listen_address) and
-    O(session_server) need a service restart.
+    O(session_server) need a service restart; RV(restart_required) says when one changed.
+  - Every secret among the declared values is kept out of the result and the invocation as Ansible's own
+    C(no_log) values: the tokens, the string keys of gitlab-runner's configuration that hold secrets (C(token),
+    C(password), C(bearer_token), C(SecretKey), C(AccessKey), C(SessionToken), C(AccountKey), C(PrivateKey),
+    C(sentry_dsn)) and every C(environment) value. The task needs no C(no_log) for them, so C(--diff) shows
+    the change with each secret as C(<redacted>).
   - The module needs C(become) to write C(/etc/gitlab-runner). Tokens are never passed on a command line.
   - Keys that gitlab-runner writes on its own (zero values, C(MaxUploadedArchiveSize), empty cache tables) are
     not declared and so are kept.
@@ -280,6 +285,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+restart_required:
+  description:
+    - Whether a setting gitlab-runner reads only when it starts (O(listen_address), O(session_server)) changed, so
+      the service must be restarted for it to apply. In check mode, whether it would change.
+  returned: always
+  type: bool
+  sample: false
 added:
   description: Names of the entries that were added.
   returned: always
@@ -338,6 +350,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._config_toml impo
     DesiredConfig,
     ManagerUnregister,
     run_sync,
+    secrets_in,
     tomlkit_problem,
 )
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
@@ -390,6 +403,10 @@ def main():
         module.fail_json(msg=f"{missing_required_lib('tomlkit>=0.11.7')} ({problem})", exception=TOMLKIT_IMPORT_ERROR)
     params = module.params
     path = params["path"]
+    # Masked by Ansible wherever they would appear: the invocation, the result, a failure's message.
+    module.no_log_values.update(secrets_in({"global_settings": params.get("global_settings") or {},
+                                            "runners": [runner.get("settings") or {}
+                                                        for runner in params.get("runners") or []]}))
 
     def apply_file_arguments(temp_path):
         # Owner, group and mode are set on the temporary file, before it replaces config.toml.

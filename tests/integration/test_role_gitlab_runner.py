@@ -294,3 +294,40 @@ def test_runner_deleted_in_gitlab_is_made_again_though_hosts_carry_its_id(fleet,
     assert [entry for entry in sim.requests() if entry["method"] != "GET" and not entry["path"].endswith("/verify")] == []
     assert next(e for e in config(tmp_path, "runner-b")["runners"] if e["name"] == "shared-docker")["id"] == new["id"]
     assert [host for host in HOSTS if corrected.changed(host)] == ["runner-b"]
+
+
+SECRET_KEY = "s3-secret-key-canary-0000"
+DB_PASSWORD = "db-password-canary"
+
+
+def test_check_diff_shows_config_toml_with_every_secret_redacted(fleet, tmp_path):
+    sim, run = fleet
+    assert run().rc == 0
+    with_secrets = [dict(DEFINITIONS[0], settings={
+        "docker": {"image": "alpine:3.21", "privileged": False},
+        "environment": [f"DB_PASSWORD={DB_PASSWORD}", "GIT_DEPTH=10"],
+        "cache": {"Type": "s3", "s3": {"ServerAddress": "s3.example.com", "AccessKey": "s3-access-key-canary",
+                                       "SecretKey": SECRET_KEY, "BucketName": "runner-cache"}}}), DEFINITIONS[1]]
+    preview = run(with_secrets, check=True, diff=True, verbosity=3,
+                  extra={"gitlab_runner_listen_address": "127.0.0.1:9252"})
+    assert preview.rc == 0, preview.output
+    tokens = [runner["token"] for runner in sim.state()["runners"]]
+    for secret in tokens + [PAT, SECRET_KEY, DB_PASSWORD, "s3-access-key-canary"]:
+        assert secret not in preview.output
+        assert secret not in str(preview.records)
+    # The change itself is shown, host by host, secrets as <redacted>.
+    assert preview.output.count("(after)") >= len(HOSTS)
+    assert '-    image = "alpine:3.20"' in preview.output and '+    image = "alpine:3.21"' in preview.output
+    assert 'SecretKey = "<redacted>"' in preview.output
+    assert '"DB_PASSWORD=<redacted>", "GIT_DEPTH=<redacted>"' in preview.output
+    written = preview.result("runnerops.gitlab.gitlab_runner : Write config.toml", "runner-a")
+    assert written["changed"] is True and written["restart_required"] is True
+    # Check mode wrote nothing.
+    assert config(tmp_path, "runner-a")["runners"][0]["docker"]["image"] == "alpine:3.20"
+
+    applied = run(with_secrets)
+    assert applied.rc == 0, applied.output
+    entry = next(e for e in config(tmp_path, "runner-a")["runners"] if e["name"] == "shared-docker")
+    assert entry["cache"]["s3"]["SecretKey"] == SECRET_KEY
+    again = run(with_secrets)
+    assert all(again.changed(host) == 0 for host in HOSTS), again.output

@@ -37,6 +37,7 @@ def summarize(terminalreporter):
     terminalreporter.section("reliability figures")
     terminalreporter.write_line(f"scenarios passed: {FIGURES['scenarios passed']} / {FIGURES['scenarios total']}"
                                 f" ({FIGURES['fleet audits']} fleet audits, {FIGURES['runs scanned for secrets']} "
-                                "playbook runs scanned for secrets)")
+                                f"playbook runs and {FIGURES['job events scanned for secrets']} AWX job events scanned "
+                                "for secrets)")
     for name in ZERO_FIGURES:
         terminalreporter.write_line(f"{name}: {FIGURES[name]}")

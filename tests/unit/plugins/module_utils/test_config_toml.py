@@ -538,6 +538,38 @@ def test_redaction_hides_known_secrets_in_any_text_and_leaves_short_ones_to_thei
     assert redacted == 'password = "<redacted>"\nnote = "a <redacted>"\n'
 
 
+def test_secret_keys_come_from_gitlab_runners_own_key_list():
+    # Decided once from every string key gitlab-runner 19.3 decodes; paths and ids naming a secret are not secrets.
+    assert config.SECRET_KEYS == {"token", "password", "sentry_dsn", "bearer_token", "secretkey", "accesskey",
+                                  "sessiontoken", "accountkey", "privatekey"}
+    for not_secret in ("tls-key-file", "key_path", "CredentialsFile", "ServerSideEncryptionKeyID", "cert_file",
+                       "token_obtained_at"):
+        assert not config.is_secret_key(not_secret)
+
+
+def test_redaction_covers_kubernetes_bearer_tokens_and_every_environment_value():
+    text = ('[[runners]]\n  name = "k8s"\n  environment = ["DB_PASSWORD=hunter2", "GIT_DEPTH=10", "EMPTY="]\n'
+            '  [runners.kubernetes]\n    bearer_token = "eyJhbGciOiJSUzI1NiJ9.k8s"\n'
+            '    host = "https://k8s.example.com"\n')
+    redacted = config.redact(text)
+    assert "hunter2" not in redacted and "eyJhbGci" not in redacted and "GIT_DEPTH=10" not in redacted
+    assert 'environment = ["DB_PASSWORD=<redacted>", "GIT_DEPTH=<redacted>", "EMPTY=<redacted>"]' in redacted
+    assert 'bearer_token = "<redacted>"' in redacted and 'host = "https://k8s.example.com"' in redacted
+    assert config.secrets_in(config.tomlkit.parse(text).unwrap()) >= {"hunter2", "DB_PASSWORD=hunter2",
+                                                                       "eyJhbGciOiJSUzI1NiJ9.k8s"}
+
+
+@pytest.mark.parametrize("change, restart", [
+    ({"listen_address": "127.0.0.1:9252"}, True),
+    ({"session_server": {"listen_address": "[::]:8093"}}, True),
+    ({"concurrent": 9}, False),
+])
+def test_a_change_gitlab_runner_reads_only_at_start_asks_for_a_restart(tmp_path, change, restart):
+    path = put(tmp_path, "hand_edited")
+    assert plan(path, prune=False, **change).restart_required is restart
+    assert plan(path, prune=False).restart_required is False
+
+
 def test_plan_diff_redacts_declared_and_pruned_tokens(tmp_path):
     path = put(tmp_path, "hand_edited")
     result = plan(path, runners=[entry("docker-01", token=NEW_TOKEN, token_obtained_at="2026-04-01T00:00:00Z")])
