@@ -1072,18 +1072,21 @@ def render(document):
     return text.rstrip("\n") + "\n" if text.strip() else text
 
 
-def environment_secrets(value):
-    """The values of ``environment`` entries (``NAME=value``), each entry whole too (it is never shorter)."""
+def environment_secrets(value, values=True):
+    """``environment`` entries (``NAME=value``) whole, and with ``values`` their bare values too.
+
+    Masking a bare value such as ``10`` everywhere would garble a result; the whole entry is never that short.
+    """
     found = set()
     for entry in value if isinstance(value, list) else ():
         if isinstance(entry, str) and "=" in entry:
             secret = entry.split("=", 1)[1]
             if secret:
-                found.update((secret, entry))
+                found.update((secret, entry) if values else (entry,))
     return found
 
 
-def secrets_in(data):
+def secrets_in(data, environment_values=True):
     """Every secret value (tokens, cache keys, passwords, environment values) in parsed config.toml data."""
     found = set()
     if isinstance(data, dict):
@@ -1091,12 +1094,12 @@ def secrets_in(data):
             if str(key).lower() in SECRET_KEYS and isinstance(value, str) and value:
                 found.add(value)
             elif str(key).lower() == ENVIRONMENT_KEY:
-                found.update(environment_secrets(value))
+                found.update(environment_secrets(value, environment_values))
             else:
-                found.update(secrets_in(value))
+                found.update(secrets_in(value, environment_values))
     elif isinstance(data, list):
         for item in data:
-            found.update(secrets_in(item))
+            found.update(secrets_in(item, environment_values))
     return found
 
 

@@ -215,7 +215,7 @@ notes:
   - gitlab-runner picks up a changed C(config.toml) within seconds by itself. Changes to O(listen_address) and
     O(session_server) need a service restart; RV(restart_required) says when one changed.
   - Every secret among the declared values is kept out of the result and the invocation as Ansible's own
-    C(no_log) values: the tokens, the string keys of gitlab-runner's configuration that hold secrets (C(token),
+    C(no_log) values - the tokens, the string keys of gitlab-runner's configuration that hold secrets (C(token),
     C(password), C(bearer_token), C(SecretKey), C(AccessKey), C(SessionToken), C(AccountKey), C(PrivateKey),
     C(sentry_dsn)) and every C(environment) value. The task needs no C(no_log) for them, so C(--diff) shows
     the change with each secret as C(<redacted>).
@@ -406,7 +406,8 @@ def main():
     # Masked by Ansible wherever they would appear: the invocation, the result, a failure's message.
     module.no_log_values.update(secrets_in({"global_settings": params.get("global_settings") or {},
                                             "runners": [runner.get("settings") or {}
-                                                        for runner in params.get("runners") or []]}))
+                                                        for runner in params.get("runners") or []]},
+                                           environment_values=False))
 
     def apply_file_arguments(temp_path):
         # Owner, group and mode are set on the temporary file, before it replaces config.toml.

@@ -289,3 +289,30 @@ def test_token_gitlab_runner_rotates_while_the_module_plans_is_kept(run_module, 
     assert data["concurrent"] == 7
     assert data["runners"][0]["token"] == rotated
     assert any("kept the token on disk (obtained 2026-03-01T10:00:00Z)" in text for text in warnings_of(result))
+
+
+def test_secrets_are_masked_in_the_result_and_the_diff_shows_them_redacted(run_module, config_dir):
+    path = config_dir / "config.toml"
+    settings = {"environment": ["DB_PASSWORD=hunter2-canary", "GIT_DEPTH=10"],
+                "cache": {"Type": "s3", "s3": {"SecretKey": "s3-secret-canary", "BucketName": "cache"}},
+                "kubernetes": {"bearer_token": "k8s-bearer-canary"}}
+    result = sync(run_module, path, diff=True, concurrent=10, runners=[shell_runner(settings=settings)])
+    text = json.dumps(result)
+    for secret in ("hunter2-canary", "s3-secret-canary", "k8s-bearer-canary", TOKEN):
+        assert secret not in text
+    # A short environment value is not masked everywhere: the diff still says concurrent = 10.
+    assert "concurrent = 10" in result["diff"]["after"]
+    assert '"DB_PASSWORD=<redacted>", "GIT_DEPTH=<redacted>"' in result["diff"]["after"]
+    assert 'SecretKey = "<redacted>"' in result["diff"]["after"]
+    assert result["restart_required"] is False
+    assert tomlkit.parse(path.read_text()).unwrap()["runners"][0]["cache"]["s3"]["SecretKey"] == "s3-secret-canary"
+
+
+def test_restart_required_when_a_setting_read_only_at_start_changes(run_module, config_dir):
+    path = config_dir / "config.toml"
+    assert sync(run_module, path, runners=[shell_runner()])["restart_required"] is False
+    assert sync(run_module, path, listen_address="127.0.0.1:9252", runners=[shell_runner()],
+                check_mode=True)["restart_required"] is True
+    assert sync(run_module, path, listen_address="127.0.0.1:9252", runners=[shell_runner()])["restart_required"]
+    assert sync(run_module, path, listen_address="127.0.0.1:9252", runners=[shell_runner()])[
+        "restart_required"] is False
