@@ -217,11 +217,17 @@ def _holders(name, reports, only_host=None):
             for entry in report.entries if entry.name == name]
 
 
+def expiring_before(expiries, limit):
+    """The expiry times (text) up to ``limit``, earliest first. A zero, missing or unreadable one never expires."""
+    moments = ((parse_time(text), text) for text in expiries if text)
+    return [text for moment, text in sorted((pair for pair in moments if pair[0] is not None), key=lambda pair: pair[0])
+            if moment <= limit]
+
+
 def expires_within(holders, now, seconds):
-    """Whether a holder's token expires before ``now + seconds`` (a zero or missing expiry never does)."""
-    limit = now + datetime.timedelta(seconds=seconds)
-    return any(moment is not None and moment < limit
-               for moment in (parse_time(entry.token_expires_at) for entry in holders))
+    """Whether a holder's token expires within ``seconds`` of ``now`` (a zero or missing expiry never does)."""
+    return bool(expiring_before((entry.token_expires_at for entry in holders),
+                                now + datetime.timedelta(seconds=seconds)))
 
 
 def _request(definition, name, holders, run_system_ids, central_due):
@@ -341,23 +347,31 @@ def host_entries(host, report, host_definitions, results, url, rotation="runner"
             entry["id"] = result["runner"]["id"]
         if token:
             entry["token"] = token
-            entry["token_obtained_at"] = obtained_at(result, held, now)
+            entry["token_obtained_at"] = obtained_at(result, held, now=now)
             if result.get("token_expires_at"):
                 entry["token_expires_at"] = result["token_expires_at"]
         runners.append(entry)
     return {"runners": runners, "pending": pending}
 
 
-def obtained_at(result, held, now):
+def obtained_at(result, held=None, lenders=(), now=None):
     """When the token a result settles was obtained: a token keeps its age on every host it reaches.
 
-    The holder's own time when this host already carries the token; the time a holder knew (``gitlab_runner_create``
-    returns it) for a token handed on; the time of issue for a new one. Only a token no holder knew the age of
-    gets ``now``, the moment GitLab confirmed it.
+    This host's own time when it already carries the token (``held``); else the time ``gitlab_runner_create``
+    returns (the earliest its holders knew for a token handed on, the time of issue for a new one); else the time
+    a host that lent the token wrote (``lenders``, entries). Only a token nobody knew the age of gets ``now``,
+    the moment GitLab confirmed it.
     """
-    if held is not None and held.token == result.get("token") and held.token_obtained_at:
+    token = result.get("token")
+    if held is not None and held.token == token and held.token_obtained_at:
         return held.token_obtained_at
-    return result.get("token_obtained_at") or now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    known = known_time(result.get("token_obtained_at"))
+    if known:
+        return known
+    for lent in lenders:
+        if lent.token == token and lent.token_obtained_at:
+            return lent.token_obtained_at
+    return known_time(now or datetime.datetime.now(UTC))
 
 
 def merge(base, extra):

@@ -12,9 +12,8 @@ the report of what was created and the deletions are safe to show.
 
 from __future__ import annotations
 
-import datetime
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import known_time
+from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import obtained_at
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
     LIVE_WINDOW, describe_manager, live_managers)
 
@@ -22,7 +21,6 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import 
 SUFFIX = " (legacy, being migrated)"
 TAG = "runnerops-migrating"
 NEW_TOKEN = "glrt-"
-UTC = datetime.timezone.utc
 
 
 def is_legacy_token(token):
@@ -270,25 +268,6 @@ def created_reports(results):
     return reports
 
 
-def _now_text(now=None):
-    now = now or datetime.datetime.now(UTC)
-    return known_time(now)
-
-
-def token_age(result, lenders=(), now=None):
-    """When the token of a create result was obtained: as the module returns it, else as the host that lent it
-    wrote it, else now (a token whose age nobody knows must still replace the legacy one on disk)."""
-    obtained = known_time(result.get("token_obtained_at"))
-    if obtained:
-        return obtained
-    if result.get("token_source") == "existing":
-        for report in lenders:
-            for entry in report.entries:
-                if entry.token == result.get("token") and entry.token_obtained_at:
-                    return entry.token_obtained_at
-    return _now_text(now)
-
-
 def _check(entry, runner_id, token, url):
     return {"name": entry.name, "id": runner_id, "token": token, "url": entry.url or url,
             "ca_file": entry.settings.get("tls-ca-file")}
@@ -311,8 +290,9 @@ def host_changes(report, items, results, url=None, lenders_of=None, now=None):
             continue
         runner_id = result["runner"]["id"]
         lenders = lenders_of(result["item"]) if lenders_of and result.get("token_source") == "existing" else ()
+        lent = [held for lender in lenders for held in lender.entries]
         written = {"name": entry.name, "id": runner_id, "token": result["token"],
-                   "token_obtained_at": token_age(result, lenders, now)}
+                   "token_obtained_at": obtained_at(result, lenders=lent, now=now)}
         if result.get("token_expires_at"):
             written["token_expires_at"] = result["token_expires_at"]
         entries.append(written)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import known_time
+from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import expiring_before, known_time
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
     LIVE_WINDOW, describe_manager, live_managers, parse_time)
 
@@ -76,9 +76,7 @@ def due_runners(reports, now, within, rotate_all=False):
     runners = []
     for runner_id in sorted(holders_of):
         holders = sorted(holders_of[runner_id], key=lambda holder: (holder["host"], holder["name"]))
-        expiring = sorted((holder["expires"] for holder in holders
-                           if holder["expires"] and _before(holder["expires"], limit)),
-                          key=parse_time)
+        expiring = expiring_before((holder["expires"] for holder in holders), limit)
         if rotate_all:
             reason = REASON_ALL
         elif len(tokens_of[runner_id]) > 1:
@@ -89,12 +87,6 @@ def due_runners(reports, now, within, rotate_all=False):
             reason = ""
         runners.append({"id": runner_id, "name": holders[0]["name"], "holders": holders, "reason": reason})
     return runners
-
-
-def _before(text, limit):
-    # An expiry that cannot be read is left as unknown, like gitlab-runner's zero time.
-    expires = parse_time(text)
-    return expires is not None and expires <= limit
 
 
 def details_by_id(read_results):
