@@ -10,25 +10,13 @@ Each filter is documented in the YAML file of its name beside this one.
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.runnerops.gitlab.plugins.filter.fleet import _failing_clearly, gathered_by_host, reports_of
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _migration
-from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW
+from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW, seconds
 
 GATHERED = "__gitlab_runner_gathered"
-
-
-def _window(value):
-    try:
-        window = int(value)
-    except (TypeError, ValueError):
-        window = -1
-    if window < 0:
-        raise AnsibleFilterError(f"migration_plan: live_window must be a whole number of seconds, got {value!r}.")
-    return window
 
 
 @_failing_clearly
@@ -36,7 +24,8 @@ def migration_plan(hosts, hostvars, legacy=None, marked=None, existing=None, liv
                    variable=GATHERED):
     """The migration as far as GitLab has been read: what to read next, then each legacy runner's plan."""
     return _migration.plan(reports_of(hosts, hostvars, variable), legacy=legacy, marked=marked, existing=existing,
-                           window=_window(live_window))
+                           window=seconds(live_window, "migration_plan's live_window",
+                                          "Planning the migration"))
 
 
 @_failing_clearly

@@ -13,9 +13,23 @@ from __future__ import annotations
 
 import datetime
 
+from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+
 UTC = datetime.timezone.utc
 # GitLab itself shows a runner as online when it made contact within the last two hours.
 LIVE_WINDOW = 7200
+
+
+def seconds(value, option, action):
+    """``value`` as a whole number of seconds (0 or more); fails naming ``option`` and the fix."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0:
+        raise RunnerOpsError(action, f"{option} must be a number of seconds, got {value!r}.",
+                             fix=f"set {option} to a whole number of seconds (0 or more).")
+    return number
 
 
 def parse_time(text):

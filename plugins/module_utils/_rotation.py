@@ -15,7 +15,7 @@ import datetime
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import expiring_before, known_time
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
-    LIVE_WINDOW, describe_manager, live_managers, parse_time)
+    LIVE_WINDOW, describe_manager, live_managers, parse_time, seconds as window_seconds)
 
 ROTATE = "rotate"
 NOT_DUE = "not_due"
@@ -41,14 +41,7 @@ def moment(now):
 
 
 def seconds(value, what):
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = -1
-    if number < 0:
-        raise RunnerOpsError("Planning the token rotation", f"{what} must be a number of seconds, got {value!r}.",
-                             fix=f"set {what} to a whole number of seconds (0 or more).")
-    return number
+    return window_seconds(value, what, "Planning the token rotation")
 
 
 def _rotated_token(entry):
