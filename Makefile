@@ -56,6 +56,8 @@ demo: venv
 PACKAGE_DIR ?= /tmp/runnerops-package
 DOCS_DIR ?= /tmp/runnerops-docs
 EE_DIR ?= /tmp/runnerops-ee
+# The build context names its file: ansible-builder would otherwise pick it by whichever runtime it finds.
+EE_CREATE_OPTIONS := --output-filename Containerfile
 COLLECTION_VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := runnerops-gitlab-$(COLLECTION_VERSION).tar.gz
 
@@ -78,7 +80,7 @@ ee: dist
 	mkdir -p $(EE_DIR)/dist
 	cp execution-environment.yml requirements.txt bindep.txt $(EE_DIR)/
 	cp $(PACKAGE_DIR)/$(TARBALL) $(EE_DIR)/dist/
-	cd $(EE_DIR) && $(abspath $(VENV))/bin/ansible-builder create --file execution-environment.yml --context context
+	cd $(EE_DIR) && $(abspath $(VENV))/bin/ansible-builder create $(EE_CREATE_OPTIONS) --file execution-environment.yml --context context
 	@echo "Every requirement of requirements.txt in the build context, and the tarball:"
 	! grep -v '^ *#' requirements.txt | grep . | grep -vxF -f $(EE_DIR)/context/_build/requirements.txt
 	cmp $(PACKAGE_DIR)/$(TARBALL) $(EE_DIR)/context/_build/collections/$(TARBALL)

@@ -8,6 +8,8 @@ installed package the way the image build does."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 
 import pytest
@@ -15,7 +17,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from tests.conftest import REPO_ROOT
-from tests.packaging._collection import BIN, TARBALL_NAME, run
+from tests.packaging._collection import BIN, TARBALL_NAME, run, tool_env
 
 DEFINITION = yaml.safe_load((REPO_ROOT / "execution-environment.yml").read_text(encoding="utf-8"))
 
@@ -31,6 +33,16 @@ def requirements(text):
     return found
 
 
+def make_variable(name):
+    """A variable's value as the Makefile sets it (one line, ``NAME = value``)."""
+    for line in (REPO_ROOT / "Makefile").read_text(encoding="utf-8").splitlines():
+        if re.match(rf"^{name}\s*[:?]?=", line):
+            return line.split("=", 1)[1].strip()
+    raise AssertionError(f"{name} is not set in the Makefile")
+
+
+# What `make ee` passes to `ansible-builder create`, so the test builds the context the same way.
+CREATE_OPTIONS = make_variable("EE_CREATE_OPTIONS").split()
 COLLECTION_REQUIREMENTS = requirements((REPO_ROOT / "requirements.txt").read_text(encoding="utf-8"))
 
 
@@ -42,8 +54,13 @@ def context(tarball, tmp_path_factory):
         shutil.copy2(REPO_ROOT / name, work / name)
     (work / "dist").mkdir()
     shutil.copy2(tarball, work / "dist" / TARBALL_NAME)
-    run([BIN / "ansible-builder", "create", "--file", work / "execution-environment.yml", "--context", work / "context"],
-        cwd=work)
+    # A machine with docker and without podman: the context must not depend on which runtime is found.
+    stubs = work / "bin"
+    stubs.mkdir()
+    (stubs / "docker").write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")
+    (stubs / "docker").chmod(0o755)
+    run([BIN / "ansible-builder", "create", *CREATE_OPTIONS, "--file", work / "execution-environment.yml",
+         "--context", work / "context"], cwd=work, env={**tool_env(), "PATH": f"{stubs}{os.pathsep}{BIN}"})
     return work / "context"
 
 
@@ -73,6 +90,7 @@ def test_build_context_installs_the_tarball_of_this_version(context, tarball):
     galaxy = yaml.safe_load((context / "_build" / "requirements.yml").read_text(encoding="utf-8"))
     assert galaxy["collections"] == [{"name": f"collections/{TARBALL_NAME}", "type": "file"}]
     assert (context / "_build" / "collections" / TARBALL_NAME).read_bytes() == tarball.read_bytes()
+    assert not (context / "Dockerfile").exists()
     containerfile = (context / "Containerfile").read_text(encoding="utf-8")
     assert "ansible-galaxy collection install $ANSIBLE_GALAXY_CLI_COLLECTION_OPTS -r requirements.yml" in containerfile
     assert "--user-pip=requirements.txt --user-bindep=bindep.txt" in containerfile
