@@ -19,7 +19,7 @@ from pathlib import Path
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "plugins" / "module_utils" / "_config_keys.py"
 
-# JSON type -> short code understood by _config_toml.py.
+# JSON type -> short code understood by _config_schema.py.
 TYPE_CODES = {
     "string": "str",
     "int": "int",

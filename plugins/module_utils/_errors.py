@@ -31,6 +31,17 @@ class RunnerOpsError(Exception):
             text += f" Fix: {self.fix}"
         return text
 
+    def amended(self, action=None, reason=None, fix=None, note=None):
+        """The same failure told differently: another action, reason or fix, or a note after the reason.
+
+        GitLab's status and message stay as they came.
+        """
+        reason = reason or self.reason
+        if note:
+            reason = f"{reason} {note}"
+        return RunnerOpsError(action or self.action, reason, status=self.status, gitlab_message=self.gitlab_message,
+                              fix=fix or self.fix)
+
     def as_fail_kwargs(self):
         """Keyword arguments for ``AnsibleModule.fail_json``."""
         result = {"msg": self.describe()}

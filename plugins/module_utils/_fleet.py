@@ -15,9 +15,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import parse_time
-
-UTC = datetime.timezone.utc
+from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, known_time, read_time
 
 
 @dataclass(frozen=True)
@@ -71,22 +69,6 @@ def host_report(host, gathered):
 def host_reports(gathered_by_host):
     """``HostReport`` per host, in the order given, from ``{host: runner_config_info result}``."""
     return [host_report(host, gathered) for host, gathered in gathered_by_host.items()]
-
-
-def known_time(value):
-    """A time gitlab-runner wrote, as text, or None when missing or the zero time it writes for "unknown"."""
-    if value is None:
-        return None
-    if isinstance(value, datetime.datetime):
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        if value.year <= 1:
-            return None
-        return value.strftime("%Y-%m-%dT%H:%M:%S") + (f".{value.microsecond:06d}".rstrip("0") if value.microsecond
-                                                      else "") + "Z"
-    text = str(value).strip()
-    if not text or text.startswith("0001-01-01"):
-        return None
-    return text
 
 
 def system_id_conflicts(reports):
@@ -219,7 +201,7 @@ def _holders(name, reports, only_host=None):
 
 def expiring_before(expiries, limit):
     """The expiry times (text) up to ``limit``, earliest first. A zero, missing or unreadable one never expires."""
-    moments = ((parse_time(text), text) for text in expiries if text)
+    moments = ((read_time(text), text) for text in expiries if text)
     return [text for moment, text in sorted((pair for pair in moments if pair[0] is not None), key=lambda pair: pair[0])
             if moment <= limit]
 

@@ -288,6 +288,24 @@ class PreflightResult:
     token_name: str | None
     token_expires_at: str | None
 
+    def require(self, needs, action, fix):
+        """Fail when the token's scopes, on this GitLab version, do not allow ``needs``: no API call."""
+        scopes = self.scopes or ()
+        missing = missing_needs(scopes, needs)
+        if missing:
+            lines = [f"to {NEED_DESCRIPTIONS[need]} it needs one of the scopes {', '.join(ACCEPTED_SCOPES[need])}"
+                     for need in missing]
+            raise RunnerOpsError(
+                action, f"the token {self.token_name!r} has the scopes {', '.join(scopes) or 'none'}; "
+                + "; ".join(lines) + ".", fix=fix)
+        if "manage" in needs and "api" not in scopes and self.version is not None \
+                and parse_version(self.version)[:2] < MANAGE_RUNNER_SINCE:
+            raise RunnerOpsError(
+                action,
+                f"the token relies on scope manage_runner, which GitLab {self.version} does not have "
+                "(it arrived in 17.1).",
+                fix="use a token with scope api on this GitLab version.")
+
     def as_dict(self):
         return {
             "version": self.version,
@@ -321,24 +339,7 @@ def preflight(client, needs):
     if set(scopes).intersection(VERSION_SCOPES):
         version = client.get("Reading the GitLab version (preflight)", "/version").get("version")
 
-    missing = missing_needs(scopes, needs)
-    if missing:
-        lines = [
-            f"to {NEED_DESCRIPTIONS[need]} it needs one of the scopes {', '.join(ACCEPTED_SCOPES[need])}"
-            for need in missing
-        ]
-        raise RunnerOpsError(
-            action,
-            f"the token {name!r} has the scopes {', '.join(scopes) or 'none'}; " + "; ".join(lines) + ".",
-            fix="create a token with scope api, or with the least-privilege set read_api + create_runner "
-            "+ manage_runner, and update api_token.",
-        )
-
-    if "manage" in needs and "api" not in scopes and version is not None \
-            and parse_version(version)[:2] < MANAGE_RUNNER_SINCE:
-        raise RunnerOpsError(
-            action,
-            f"the token relies on scope manage_runner, which GitLab {version} does not have (it arrived in 17.1).",
-            fix="use a token with scope api on this GitLab version.",
-        )
-    return PreflightResult(version=version, scopes=scopes, token_name=name, token_expires_at=token.get("expires_at"))
+    result = PreflightResult(version=version, scopes=scopes, token_name=name, token_expires_at=token.get("expires_at"))
+    result.require(needs, action, fix="create a token with scope api, or with the least-privilege set read_api + "
+                   "create_runner + manage_runner, and update api_token.")
+    return result

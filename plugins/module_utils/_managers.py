@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, read_time
 
-UTC = datetime.timezone.utc
 # GitLab itself shows a runner as online when it made contact within the last two hours.
 LIVE_WINDOW = 7200
 
@@ -32,22 +32,8 @@ def seconds(value, option, action):
     return number
 
 
-def parse_time(text):
-    """GitLab's RFC 3339 time as an aware datetime, or None."""
-    if not text:
-        return None
-    value = str(text).strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def is_recent(text, now, window):
-    moment = parse_time(text)
+    moment = read_time(text)
     return moment is not None and (now - moment).total_seconds() <= window
 
 

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""AnsibleModule with the GitLab connection options merged in, shared by every API module."""
+"""The AnsibleModule every module of the collection is: one way to need a library and one way to fail."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import (
     ConnectionSettings,
     GitLabClient,
     python_gitlab_problem,
+)
+from ansible_collections.runnerops.gitlab.plugins.module_utils._toml_document import (
+    TOMLKIT_IMPORT_ERROR,
+    TOMLKIT_REQUIREMENT,
+    tomlkit_problem,
 )
 
 # Documented once in doc_fragments/_gitlab.py.
@@ -27,17 +32,37 @@ GITLAB_CONNECTION_ARGSPEC = {
 }
 
 
-class GitLabModule(AnsibleModule):
-    """An AnsibleModule that knows the GitLab connection and the collection's exception."""
+class RunnerOpsModule(AnsibleModule):
+    """An AnsibleModule that fails once, with the fix: for a missing library and for a RunnerOpsError.
+
+    ``requirement`` is ``(pip requirement, function saying why the library cannot be used, import traceback)``.
+    """
+
+    requirement = None
+
+    def __init__(self, argument_spec, **kwargs):
+        super().__init__(argument_spec=argument_spec, **kwargs)
+        if self.requirement is not None:
+            library, problem_of, import_error = self.requirement
+            problem = problem_of()
+            if problem:
+                self.fail_json(msg=f"{missing_required_lib(library)} ({problem})", exception=import_error)
+
+    def fail_from(self, error, **result):
+        """Fail once with what was being done, GitLab's answer and the fix."""
+        result.update(error.as_fail_kwargs())
+        self.fail_json(**result)
+
+
+class GitLabModule(RunnerOpsModule):
+    """A module that calls the GitLab API: the connection options merged in, python-gitlab required."""
+
+    requirement = ("python-gitlab>=4.0.0", python_gitlab_problem, GITLAB_IMPORT_ERROR)
 
     def __init__(self, argument_spec, **kwargs):
         spec = dict(GITLAB_CONNECTION_ARGSPEC)
         spec.update(argument_spec)
-        super().__init__(argument_spec=spec, **kwargs)
-        problem = python_gitlab_problem()
-        if problem:
-            self.fail_json(msg=f"{missing_required_lib('python-gitlab>=4.0.0')} ({problem})",
-                           exception=GITLAB_IMPORT_ERROR)
+        super().__init__(spec, **kwargs)
 
     def gitlab_client(self):
         try:
@@ -45,7 +70,8 @@ class GitLabModule(AnsibleModule):
         except RunnerOpsError as error:
             self.fail_from(error)
 
-    def fail_from(self, error, **result):
-        """Fail once with what was being done, GitLab's answer and the fix."""
-        result.update(error.as_fail_kwargs())
-        self.fail_json(**result)
+
+class ConfigFileModule(RunnerOpsModule):
+    """A module that reads or writes gitlab-runner's config.toml on the runner host: tomlkit required."""
+
+    requirement = (TOMLKIT_REQUIREMENT, tomlkit_problem, TOMLKIT_IMPORT_ERROR)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import expiring_before, known_time
+from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import expiring_before
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
-    LIVE_WINDOW, describe_manager, live_managers, parse_time, seconds as window_seconds)
+    LIVE_WINDOW, describe_manager, live_managers, seconds as window_seconds)
+from ansible_collections.runnerops.gitlab.plugins.module_utils._times import known_time, read_time
 
 ROTATE = "rotate"
 NOT_DUE = "not_due"
@@ -33,7 +34,7 @@ def moment(now):
     """``now`` (text or datetime) as an aware datetime; fails when it cannot be read."""
     if isinstance(now, datetime.datetime):
         return now if now.tzinfo else now.replace(tzinfo=datetime.timezone.utc)
-    parsed = parse_time(now)
+    parsed = read_time(now)
     if parsed is None:
         raise RunnerOpsError("Planning the token rotation", f"the current time {now!r} is not an ISO 8601 time.",
                              fix="pass now(utc=true).isoformat().")
@@ -134,7 +135,7 @@ def _message(item, outside, window):
     if state == ROTATE:
         return head + f"rotate, because {item['reason']}"
     if state == NOT_DUE:
-        known = sorted((holder["expires"] for holder in item["holders"] if holder["expires"]), key=parse_time)
+        known = sorted((holder["expires"] for holder in item["holders"] if holder["expires"]), key=read_time)
         return head + f"not due (expires {known[0] if known else 'never'})"
     if state == GONE:
         return head + "GitLab no longer has this runner; give the hosts a runner with playbooks/site.yml"

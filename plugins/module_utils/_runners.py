@@ -19,10 +19,7 @@ from urllib.parse import quote
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import (
     ACCEPTED_SCOPES,
-    MANAGE_RUNNER_SINCE,
     NEED_DESCRIPTIONS,
-    missing_needs,
-    parse_version,
     preflight,
 )
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
@@ -30,8 +27,8 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import 
     describe_manager,
     is_recent,
     live_managers,
-    parse_time,
 )
+from ansible_collections.runnerops.gitlab.plugins.module_utils._times import read_time
 from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import runner_token_problem
 
 RUNNER_TYPES = ("instance_type", "group_type", "project_type")
@@ -92,13 +89,6 @@ def outcome_unknown(error):
 
 def is_insufficient_scope(error):
     return error.status == 403 and "insufficient_scope" in (error.gitlab_message or "")
-
-
-def with_fix(error, fix, note=None):
-    """The same failure with a more specific fix (and optionally a note after the reason)."""
-    reason = error.reason if not note else f"{error.reason} {note}"
-    return RunnerOpsError(error.action, reason, status=error.status, gitlab_message=error.gitlab_message,
-                          fix=fix)
 
 
 def scope_fix(need):
@@ -412,8 +402,8 @@ class DesiredRunner:
         seen = {}
         for known in self.usable_known_tokens():
             first = seen.setdefault(known.token, [known.system_id, known.obtained_at])
-            if parse_time(known.obtained_at) and (parse_time(first[1]) is None
-                                                  or parse_time(known.obtained_at) < parse_time(first[1])):
+            obtained, earliest = read_time(known.obtained_at), read_time(first[1])
+            if obtained and (earliest is None or obtained < earliest):
                 first[1] = known.obtained_at
         return [(token, system_id, obtained_at) for token, (system_id, obtained_at) in seen.items()]
 
@@ -460,9 +450,9 @@ class RunnerLookup:
             found = self.client.get(action, path, query=query)
         except RunnerOpsError as error:
             if error.status == 404:
-                raise with_fix(error, owner_not_found_fix(kind, ref)) from error
+                raise error.amended(fix=owner_not_found_fix(kind, ref)) from error
             if is_insufficient_scope(error):
-                raise with_fix(error, scope_fix("read")) from error
+                raise error.amended(fix=scope_fix("read")) from error
             raise
         if kind == "group":
             return Owner("group", found["id"], found.get("full_path") or ref)
@@ -616,36 +606,12 @@ def owner_not_found_fix(kind, ref):
 
 def explain_read_error(error, owner):
     if is_insufficient_scope(error):
-        return with_fix(error, scope_fix("read"))
+        return error.amended(fix=scope_fix("read"))
     if error.status == 404 and owner is not None and owner.kind != "instance":
-        return with_fix(error, owner_not_found_fix(owner.kind, owner.path or str(owner.id)))
+        return error.amended(fix=owner_not_found_fix(owner.kind, owner.path or str(owner.id)))
     if error.status == 403 and owner is not None:
-        return with_fix(error, owner.role_fix())
+        return error.amended(fix=owner.role_fix())
     return error
-
-
-def _check_needs(preflight_result, needs, action):
-    """The scope part of the preflight for needs known only after reading: no API call."""
-    if preflight_result is None:
-        return
-    missing = missing_needs(preflight_result.scopes or (), needs)
-    if missing:
-        lines = [f"to {NEED_DESCRIPTIONS[need]} it needs one of the scopes {', '.join(ACCEPTED_SCOPES[need])}"
-                 for need in missing]
-        raise RunnerOpsError(
-            action,
-            f"the token {preflight_result.token_name!r} has the scopes "
-            f"{', '.join(preflight_result.scopes or ()) or 'none'}; " + "; ".join(lines) + ".",
-            fix="add the scope named (manage_runner needs GitLab 17.1 or later), or use a token with scope api.",
-        )
-    version = preflight_result.version
-    if "manage" in needs and "api" not in (preflight_result.scopes or ()) and version is not None \
-            and parse_version(version)[:2] < MANAGE_RUNNER_SINCE:
-        raise RunnerOpsError(
-            action,
-            f"the token relies on scope manage_runner, which GitLab {version} does not have (it arrived in 17.1).",
-            fix="use a token with scope api on this GitLab version.",
-        )
 
 
 class RunnerEnsurer:
@@ -716,11 +682,12 @@ class RunnerEnsurer:
         try:
             self.preflight_result = preflight(self.client, needs)
         except RunnerOpsError as error:
-            raise RunnerOpsError(f"{error.action} for {desired.label}", error.reason, status=error.status,
-                                 gitlab_message=error.gitlab_message, fix=error.fix) from error
+            raise error.amended(action=f"{error.action} for {desired.label}") from error
 
     def _require(self, need, action):
-        _check_needs(self.preflight_result, [need], action)
+        if self.preflight_result is not None:
+            self.preflight_result.require([need], action, fix="add the scope named (manage_runner needs GitLab 17.1 "
+                                          "or later), or use a token with scope api.")
 
     def _write(self, need, owner, action, call):
         """Run a changing call, turning GitLab's refusal into the fix for this runner."""
@@ -734,11 +701,11 @@ class RunnerEnsurer:
 
     def _explain(self, error, need, owner):
         if is_insufficient_scope(error):
-            return with_fix(error, scope_fix(need))
+            return error.amended(fix=scope_fix(need))
         if error.status == 403:
-            return with_fix(error, owner.role_fix())
+            return error.amended(fix=owner.role_fix())
         if error.status == 400:
-            return with_fix(error, validation_fix(error.gitlab_message))
+            return error.amended(fix=validation_fix(error.gitlab_message))
         return error
 
     # ------------------------------------------------------------------ states
@@ -847,11 +814,10 @@ class RunnerEnsurer:
         desired = self.desired
         if error.status is None:
             # The create call is never retried, so the generic wording about retries would mislead.
-            error = RunnerOpsError(error.action, "the connection to GitLab failed before its answer arrived.",
-                                   fix=error.fix)
+            error = error.amended(reason="the connection to GitLab failed before its answer arrived.")
         found = self.lookup.find(desired, owner)
         if found is None:
-            raise with_fix(error, error.fix, note=(
+            raise error.amended(note=(
                 f"Looked again: {owner.label} has no runner named {desired.name!r}, so none was created; "
                 "running again is safe.")) from error
         runner_id = found["id"]
@@ -1048,8 +1014,7 @@ class RunnerReader:
         try:
             result = preflight(self.client, needs)
         except RunnerOpsError as error:
-            raise RunnerOpsError(f"{error.action} for reading runners", error.reason, status=error.status,
-                                 gitlab_message=error.gitlab_message, fix=error.fix) from error
+            raise error.amended(action=f"{error.action} for reading runners") from error
         self.version = result.version
         return {"version": result.version, "scopes": list(result.scopes or ())}
 

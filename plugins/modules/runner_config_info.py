@@ -134,29 +134,17 @@ system_id_source:
   sample: file
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.runnerops.gitlab.plugins.module_utils._config_toml import (
-    DEFAULT_PATH,
-    TOMLKIT_IMPORT_ERROR,
-    describe_config,
-    tomlkit_problem,
-)
+from ansible_collections.runnerops.gitlab.plugins.module_utils._config_sync import DEFAULT_PATH, describe_config
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._module import ConfigFileModule
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={"path": {"type": "path", "default": DEFAULT_PATH}},
-        supports_check_mode=True,
-    )
-    problem = tomlkit_problem()
-    if problem:
-        module.fail_json(msg=f"{missing_required_lib('tomlkit>=0.11.7')} ({problem})", exception=TOMLKIT_IMPORT_ERROR)
+    module = ConfigFileModule({"path": {"type": "path", "default": DEFAULT_PATH}}, supports_check_mode=True)
     try:
         result = describe_config(module.params["path"])
     except RunnerOpsError as error:
-        module.fail_json(changed=False, **error.as_fail_kwargs())
+        module.fail_from(error, changed=False)
     module.exit_json(changed=False, **result)
 
 

@@ -342,18 +342,12 @@ diff:
       type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.runnerops.gitlab.plugins.module_utils._config_toml import (
-    DEFAULT_PATH,
-    TOMLKIT_IMPORT_ERROR,
-    DesiredConfig,
-    ManagerUnregister,
-    run_sync,
-    secrets_in,
-    tomlkit_problem,
-)
+from ansible_collections.runnerops.gitlab.plugins.module_utils._config_declared import DeclaredConfig
+from ansible_collections.runnerops.gitlab.plugins.module_utils._config_sync import DEFAULT_PATH, run_sync
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._manager_api import ManagerUnregister
+from ansible_collections.runnerops.gitlab.plugins.module_utils._module import ConfigFileModule
+from ansible_collections.runnerops.gitlab.plugins.module_utils._toml_document import secrets_in
 
 
 def argument_spec():
@@ -397,10 +391,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
-    problem = tomlkit_problem()
-    if problem:
-        module.fail_json(msg=f"{missing_required_lib('tomlkit>=0.11.7')} ({problem})", exception=TOMLKIT_IMPORT_ERROR)
+    module = ConfigFileModule(argument_spec(), supports_check_mode=True, add_file_common_args=True)
     params = module.params
     path = params["path"]
     # Masked by Ansible wherever they would appear: the invocation, the result, a failure's message.
@@ -418,13 +409,13 @@ def main():
         unregister = ManagerUnregister(timeout=params["timeout"], validate_certs=params["validate_certs"],
                                        ca_path=params["ca_path"])
     try:
-        desired = DesiredConfig.from_params(params)
+        desired = DeclaredConfig.from_params(params)
         outcome = run_sync(path, desired, prune=params["prune"], check_mode=module.check_mode,
                            make_backup=params["backup"], unregister=unregister,
                            write_id=params["write_system_id"], prepare=apply_file_arguments,
                            unsafe_writes=params["unsafe_writes"])
     except RunnerOpsError as error:
-        module.fail_json(changed=False, **error.as_fail_kwargs())
+        module.fail_from(error, changed=False)
 
     for warning in outcome.warnings:
         module.warn(warning)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
 import stat
+from pathlib import Path
 
 import tomlkit
 
@@ -280,3 +282,72 @@ def test_check_mode_and_diff_never_show_a_token(ansible_playbook, tmp_path):
     assert 'token = "<redacted>"' in run.output
     assert "glrt-" not in run.output
     assert "cache-secret-key-1234" not in run.output
+
+
+DOCS_KUBERNETES = (Path(__file__).parents[1] / "unit" / "plugins" / "module_utils" / "fixtures" / "config_toml"
+                   / "docs_kubernetes.toml")
+K8S_TOKEN = "glrt-t3_KubernetesDocsToken01"
+
+
+def test_gitlab_runner_docs_example_keeps_its_zero_times_then_takes_a_rotated_token(ansible_playbook, tmp_path):
+    path = tmp_path / "config.toml"
+    shutil.copyfile(DOCS_KUBERNETES, path)
+    os.chmod(path, 0o600)
+    limit_only = [{"name": "kubernetes-01", "settings": {"limit": 4}}]
+    as_it_is = [{"name": "kubernetes-01", "url": "https://gitlab.com/", "id": 0, "token": K8S_TOKEN,
+                 "token_obtained_at": "0001-01-01T00:00:00Z", "token_expires_at": "0001-01-01T00:00:00Z",
+                 "executor": "kubernetes", "settings": {"limit": 4}}]
+    rotated_at = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)).replace(microsecond=0)
+    rotated = [{"name": "kubernetes-01", "token": TOKEN, "token_obtained_at": rotated_at.isoformat()}]
+    run = ansible_playbook(play([
+        sync_task("Set a limit", path, prune=False, runners=limit_only),
+        sync_task("Set it again", path, prune=False, runners=limit_only),
+        sync_task("Declare the entry as it is", path, prune=False, runners=as_it_is),
+    ]))
+    assert run.rc == 0, run.output
+    assert [run.result(name)["changed"] for name in ("Set a limit", "Set it again", "Declare the entry as it is")] == \
+        [True, False, False]
+    text = path.read_text(encoding="utf-8")
+    assert 'token_obtained_at = "0001-01-01T00:00:00Z"' in text and 'token_expires_at = "0001-01-01T00:00:00Z"' in text
+
+    later = ansible_playbook(play([sync_task("Hand over the rotated token", path, prune=False, runners=rotated)]))
+    assert later.rc == 0, later.output
+    assert later.result("Hand over the rotated token")["changed"] is True
+    assert not later.result("Hand over the rotated token").get("warnings")
+    entry = read(path)["runners"][0]
+    assert entry["token"] == TOKEN and entry["token_obtained_at"] == rotated_at
+    assert TOKEN not in later.output and K8S_TOKEN not in run.output
+
+
+def test_a_table_declared_twice_fails_naming_file_line_and_column(ansible_playbook, tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('concurrent = 1\n\n[[runners]]\n  name = "docker-01"\n  [runners.docker]\n    image = "alpine"\n'
+                    '  [runners.docker]\n    privileged = true\n', encoding="utf-8")
+    before = path.read_bytes()
+    run = ansible_playbook(play([
+        {"name": "Read config.toml", "runnerops.gitlab.runner_config_info": {"path": str(path)}},
+    ]))
+    assert run.rc != 0
+    assert run.result("Read config.toml")["msg"] == (
+        f'Reading {path} failed: it is not valid TOML: line 7, column 12: Key "docker" already exists. '
+        "Fix: correct the file at that place or restore it from a backup; it was left as it is.")
+    assert "Traceback" not in run.output
+    assert path.read_bytes() == before
+
+
+def test_a_symlinked_config_toml_stays_a_link_and_its_target_is_written(ansible_playbook, tmp_path):
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    target = volume / "config.toml"
+    link = tmp_path / "config.toml"
+    link.symlink_to(target)
+    run = ansible_playbook(play([
+        sync_task("Write config.toml", link, concurrent=2, runners=[docker_runner()]),
+        sync_task("Write it again", link, concurrent=2, runners=[docker_runner()]),
+    ]))
+    assert run.rc == 0, run.output
+    assert [run.result(name)["changed"] for name in ("Write config.toml", "Write it again")] == [True, False]
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert read(target)["runners"][0]["token"] == TOKEN
+    assert mode_of(target) == 0o600
+    assert sorted(item.name for item in volume.iterdir()) == ["config.toml"]

@@ -23,7 +23,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as keys
-from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_toml as config
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_declared as config_declared
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_schema as schema
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_merge as merge
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_sync as sync
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _files as files
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _manager_api as manager_api
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _system_id as system_id
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _times as times
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _toml_document as toml_document
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config_toml"
@@ -44,7 +52,7 @@ def put(tmp_path, name, text=None):
 
 def desired(**params):
     params.setdefault("validate_keys", "error")
-    return config.DesiredConfig.from_params(params)
+    return config_declared.DeclaredConfig.from_params(params)
 
 
 def entry(name, **values):
@@ -53,7 +61,7 @@ def entry(name, **values):
 
 
 def plan(path, prune=True, **params):
-    return config.plan_sync(str(path), desired(**params), prune=prune, now=NOW)
+    return sync.plan_sync(str(path), desired(**params), prune=prune, now=NOW)
 
 
 def parsed(text):
@@ -82,7 +90,7 @@ def rfc2104_hmac_sha256(key, message):
 
 def test_every_fixture_reads_as_toml():
     for path in FIXTURES.glob("*.toml"):
-        document = config.parse_document(path.read_bytes(), str(path))
+        document = toml_document.parse_document(path.read_bytes(), str(path))
         assert document.unwrap()["runners"], path.name
 
 
@@ -90,7 +98,7 @@ def test_malformed_toml_names_line_and_column(tmp_path):
     text = fixture_text("register_shell").replace('executor = "shell"', 'executor = = "shell"')
     path = put(tmp_path, None, text)
     with pytest.raises(RunnerOpsError) as raised:
-        config.ConfigDocument.load(str(path))
+        toml_document.ConfigDocument.load(str(path))
     line = text.splitlines().index('  executor = = "shell"') + 1
     message = raised.value.describe()
     assert f"line {line}, column" in message
@@ -101,11 +109,11 @@ def test_malformed_toml_names_line_and_column(tmp_path):
 def test_runners_that_is_not_an_array_of_tables_is_refused(tmp_path):
     path = put(tmp_path, None, 'runners = "none"\n')
     with pytest.raises(RunnerOpsError, match=r"array of tables"):
-        config.ConfigDocument.load(str(path))
+        toml_document.ConfigDocument.load(str(path))
 
 
 def test_missing_file_is_an_empty_configuration(tmp_path):
-    document = config.ConfigDocument.load(str(tmp_path / "config.toml"))
+    document = toml_document.ConfigDocument.load(str(tmp_path / "config.toml"))
     assert not document.exists
     assert document.plain() == {}
 
@@ -118,8 +126,8 @@ def test_generated_system_id_is_hmac_keyed_with_the_machine_id(tmp_path):
     machine_id = tmp_path / "machine-id"
     machine_id.write_text("3d1219c7c4c5404aaa1f6d2a48adfda4\n")
     expected = "s_" + rfc2104_hmac_sha256(b"3d1219c7c4c5404aaa1f6d2a48adfda4", b"gitlab-runner")[:12]
-    assert config.generated_system_id([str(machine_id)]) == expected
-    assert config.SYSTEM_ID_PATTERN.match(expected)
+    assert system_id.generated_system_id([str(machine_id)]) == expected
+    assert system_id.SYSTEM_ID_PATTERN.match(expected)
 
 
 def test_dbus_machine_id_is_read_before_etc(tmp_path):
@@ -127,30 +135,30 @@ def test_dbus_machine_id_is_read_before_etc(tmp_path):
     dbus.write_text("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n")
     etc.write_text("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n")
     paths = [str(dbus), str(etc)]
-    assert config.generated_system_id(paths) == config.generated_system_id([str(dbus)])
+    assert system_id.generated_system_id(paths) == system_id.generated_system_id([str(dbus)])
     dbus.unlink()
-    assert config.generated_system_id(paths) == config.generated_system_id([str(etc)])
-    assert config.generated_system_id([str(dbus)]) is None
+    assert system_id.generated_system_id(paths) == system_id.generated_system_id([str(etc)])
+    assert system_id.generated_system_id([str(dbus)]) is None
 
 
 def test_system_id_file_wins_and_bad_content_is_ignored(tmp_path):
     machine_id = tmp_path / "machine-id"
     machine_id.write_text("cccccccccccccccccccccccccccccccc")
     config_path = str(tmp_path / "config.toml")
-    generated = config.generated_system_id([str(machine_id)])
-    assert config.system_identity(config_path, [str(machine_id)]) == (generated, "generated")
+    generated = system_id.generated_system_id([str(machine_id)])
+    assert system_id.system_identity(config_path, [str(machine_id)]) == (generated, "generated")
 
     (tmp_path / ".runner_system_id").write_text("s_0123456789ab\n")
-    assert config.system_identity(config_path, [str(machine_id)]) == ("s_0123456789ab", "file")
+    assert system_id.system_identity(config_path, [str(machine_id)]) == ("s_0123456789ab", "file")
 
     (tmp_path / ".runner_system_id").write_text("not-a-system-id")
-    assert config.system_identity(config_path, [str(machine_id)]) == (generated, "generated")
-    assert config.system_identity(config_path, [str(tmp_path / "none")]) == (None, None)
+    assert system_id.system_identity(config_path, [str(machine_id)]) == (generated, "generated")
+    assert system_id.system_identity(config_path, [str(tmp_path / "none")]) == (None, None)
 
 
 def test_random_system_id_has_gitlab_runner_shape():
-    ids = {config.random_system_id() for _count in range(20)}
-    assert all(config.SYSTEM_ID_PATTERN.match(value) and value.startswith("r_") for value in ids)
+    ids = {system_id.random_system_id() for _count in range(20)}
+    assert all(system_id.SYSTEM_ID_PATTERN.match(value) and value.startswith("r_") for value in ids)
     assert len(ids) == 20
 
 
@@ -163,18 +171,18 @@ def test_random_system_id_has_gitlab_runner_shape():
     "2026-01-10T09:00:00", "2026-01-10T04:00:00-0500",
 ])
 def test_declared_times_in_the_forms_gitlab_and_ansible_give(text):
-    assert config.parse_time(text, "token_obtained_at") == datetime.datetime(2026, 1, 10, 9, 0, 0, tzinfo=UTC)
+    assert times.parse_time(text, "token_obtained_at") == datetime.datetime(2026, 1, 10, 9, 0, 0, tzinfo=UTC)
 
 
 def test_bad_time_names_the_field():
     with pytest.raises(RunnerOpsError, match=r"runners\[a\]\.token_expires_at 'tomorrow'") as raised:
-        config.parse_time("tomorrow", "runners[a].token_expires_at")
+        times.parse_time("tomorrow", "runners[a].token_expires_at")
     assert "2026-01-10T09:00:00Z" in raised.value.fix
 
 
 def test_zero_time_is_written_as_gitlab_runner_writes_it():
-    assert config.format_time(config.ZERO_TIME) == "0001-01-01T00:00:00Z"
-    assert config.format_time(datetime.datetime(2026, 4, 10, 9, 0, 0, 123000, tzinfo=UTC)) == "2026-04-10T09:00:00.123Z"
+    assert times.format_time(times.ZERO_TIME) == "0001-01-01T00:00:00Z"
+    assert times.format_time(datetime.datetime(2026, 4, 10, 9, 0, 0, 123000, tzinfo=UTC)) == "2026-04-10T09:00:00.123Z"
 
 
 @pytest.mark.parametrize("text, nanoseconds", [
@@ -182,12 +190,12 @@ def test_zero_time_is_written_as_gitlab_runner_writes_it():
     ("300ms", 300 * 10 ** 6), ("-2s", -2 * 10 ** 9), ("0", 0), (60, 60),
 ])
 def test_go_durations(text, nanoseconds):
-    assert config.parse_duration(text) == nanoseconds
+    assert times.parse_duration(text) == nanoseconds
 
 
 @pytest.mark.parametrize("text", ["", "15", "15 minutes", "m", "1h30", True, 1.5])
 def test_not_go_durations(text):
-    assert config.parse_duration(text) is None
+    assert times.parse_duration(text) is None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -195,7 +203,7 @@ def test_not_go_durations(text):
 
 
 def check(data, table="runners", mode="error"):
-    checker = config.KeyCheck(mode)
+    checker = schema.KeyCheck(mode)
     result = checker.table(data, table, "runners[a].settings")
     return checker, result
 
@@ -374,7 +382,7 @@ def test_new_entry_gets_both_token_times(tmp_path):
     assert result.merged.added == ["docker-02"]
     new = runner_named(parsed(result.after_text), "docker-02")
     assert new["token_obtained_at"] == NOW
-    assert config.is_zero_time(new["token_expires_at"])
+    assert times.is_zero_time(new["token_expires_at"])
     assert (new["id"], new["token"], new["executor"]) == (44, NEW_TOKEN, "docker")
 
 
@@ -452,8 +460,8 @@ def test_null_removes_a_key(tmp_path):
 
 def settle(name, **declared):
     current = runner_named(parsed(fixture_text(name)), "docker-01")
-    runner = config.DesiredRunner(name="docker-01", **declared)
-    return config.settle_token(current, runner, NOW)
+    runner = config_declared.DeclaredEntry(name="docker-01", **declared)
+    return merge.entry_credentials(current, runner, NOW)
 
 
 def test_newer_token_on_disk_is_kept():
@@ -482,10 +490,10 @@ def test_newer_declared_token_replaces_with_both_times():
 def test_expired_token_on_disk_is_replaced_even_without_a_time():
     current = runner_named(parsed(fixture_text("rotated_token")), "docker-01")
     later = datetime.datetime(2026, 7, 1, tzinfo=UTC)
-    values, warning = config.settle_token(current, config.DesiredRunner(name="docker-01", token=NEW_TOKEN), later)
+    values, warning = merge.entry_credentials(current, config_declared.DeclaredEntry(name="docker-01", token=NEW_TOKEN), later)
     assert warning is None
     assert values["token"] == NEW_TOKEN and values["token_obtained_at"] == later
-    assert config.is_zero_time(values["token_expires_at"])
+    assert times.is_zero_time(values["token_expires_at"])
 
 
 def test_same_token_keeps_its_obtained_time_and_takes_a_new_expiry():
@@ -498,7 +506,7 @@ def test_same_token_keeps_its_obtained_time_and_takes_a_new_expiry():
 
 def test_expiry_without_obtained_time_on_disk_gets_one():
     current = {"name": "a", "token": "glrt-x-00000000", "token_expires_at": datetime.datetime(2026, 9, 1, tzinfo=UTC)}
-    values, _warning = config.settle_token(current, config.DesiredRunner(name="a"), NOW)
+    values, _warning = merge.entry_credentials(current, config_declared.DeclaredEntry(name="a"), NOW)
     assert values == {"token_obtained_at": NOW}
 
 
@@ -526,7 +534,7 @@ def test_zero_expiry_stays_zero(tmp_path):
 
 def test_redaction_removes_tokens_and_cache_secrets_everywhere():
     text = fixture_text("hand_edited") + "# old token was glrt-t2_CommentedOutToken0006\n"
-    redacted = config.redact(text)
+    redacted = toml_document.redact(text)
     assert "glrt-" not in redacted
     assert "cache-secret-key-1234" not in redacted and "cache-access-key" not in redacted
     assert 'token = "<redacted>"' in redacted
@@ -534,28 +542,28 @@ def test_redaction_removes_tokens_and_cache_secrets_everywhere():
 
 
 def test_redaction_hides_known_secrets_in_any_text_and_leaves_short_ones_to_their_keys():
-    redacted = config.redact('password = "a"\nnote = "a legacy-token-value"\n', ["legacy-token-value"])
+    redacted = toml_document.redact('password = "a"\nnote = "a legacy-token-value"\n', ["legacy-token-value"])
     assert redacted == 'password = "<redacted>"\nnote = "a <redacted>"\n'
 
 
 def test_secret_keys_come_from_gitlab_runners_own_key_list():
     # Decided once from every string key gitlab-runner 19.3 decodes; paths and ids naming a secret are not secrets.
-    assert config.SECRET_KEYS == {"token", "password", "sentry_dsn", "bearer_token", "secretkey", "accesskey",
+    assert schema.SECRET_KEYS == {"token", "password", "sentry_dsn", "bearer_token", "secretkey", "accesskey",
                                   "sessiontoken", "accountkey", "privatekey"}
     for not_secret in ("tls-key-file", "key_path", "CredentialsFile", "ServerSideEncryptionKeyID", "cert_file",
                        "token_obtained_at"):
-        assert not config.is_secret_key(not_secret)
+        assert not schema.is_secret_key(not_secret)
 
 
 def test_redaction_covers_kubernetes_bearer_tokens_and_every_environment_value():
     text = ('[[runners]]\n  name = "k8s"\n  environment = ["DB_PASSWORD=hunter2", "GIT_DEPTH=10", "EMPTY="]\n'
             '  [runners.kubernetes]\n    bearer_token = "eyJhbGciOiJSUzI1NiJ9.k8s"\n'
             '    host = "https://k8s.example.com"\n')
-    redacted = config.redact(text)
+    redacted = toml_document.redact(text)
     assert "hunter2" not in redacted and "eyJhbGci" not in redacted and "GIT_DEPTH=10" not in redacted
     assert 'environment = ["DB_PASSWORD=<redacted>", "GIT_DEPTH=<redacted>", "EMPTY=<redacted>"]' in redacted
     assert 'bearer_token = "<redacted>"' in redacted and 'host = "https://k8s.example.com"' in redacted
-    found = config.secrets_in(config.tomlkit.parse(text).unwrap())
+    found = toml_document.secrets_in(toml_document.tomlkit.parse(text).unwrap())
     assert found >= {"hunter2", "DB_PASSWORD=hunter2", "eyJhbGciOiJSUzI1NiJ9.k8s"}
 
 
@@ -596,7 +604,7 @@ def test_atomic_write_is_0600_and_complete_before_it_gets_its_name(tmp_path):
         seen["content"] = Path(temp_path).read_bytes()
         seen["target"] = path.read_text()
 
-    config.atomic_write(str(path), b"concurrent = 2\n", prepare=prepare)
+    files.atomic_write(str(path), b"concurrent = 2\n", prepare=prepare)
     assert seen == {"mode": 0o600, "dir": str(tmp_path), "content": b"concurrent = 2\n",
                     "target": fixture_text("register_shell")}
     assert path.read_bytes() == b"concurrent = 2\n"
@@ -610,7 +618,7 @@ def test_failed_write_leaves_the_file_and_no_temporary_file(tmp_path):
         raise OSError(13, "Permission denied")
 
     with pytest.raises(RunnerOpsError, match="Permission denied"):
-        config.atomic_write(str(path), b"concurrent = 2\n", prepare=prepare)
+        files.atomic_write(str(path), b"concurrent = 2\n", prepare=prepare)
     assert path.read_text() == fixture_text("register_shell")
     assert sorted(item.name for item in tmp_path.iterdir()) == ["config.toml"]
 
@@ -645,14 +653,14 @@ def test_write_removes_temporary_files_of_dead_writers_only(tmp_path):
     other = tmp_path / f".runner_system_id.{dead.pid}.a1b2c3d4.tmp"
     other.write_text("s_000000000000")
 
-    config.atomic_write(str(path), b"concurrent = 2\n")
+    files.atomic_write(str(path), b"concurrent = 2\n")
     assert sorted(item.name for item in tmp_path.iterdir()) == sorted(["config.toml", live.name, other.name])
     assert path.read_bytes() == b"concurrent = 2\n"
 
 
 def test_write_into_a_missing_directory_says_so(tmp_path):
     with pytest.raises(RunnerOpsError, match="cannot create a file in") as raised:
-        config.atomic_write(str(tmp_path / "missing" / "config.toml"), b"")
+        files.atomic_write(str(tmp_path / "missing" / "config.toml"), b"")
     assert "directory exists" in raised.value.fix
 
 
@@ -660,7 +668,7 @@ def test_backup_is_0600_and_holds_the_file_as_read(tmp_path):
     path = put(tmp_path, "hand_edited")
     os.chmod(path, 0o644)
     raw = path.read_bytes()
-    backup = config.backup(str(path), raw)
+    backup = files.backup(str(path), raw)
     assert backup.startswith(f"{path}.{os.getpid()}.") and backup.endswith("~")
     assert stat.S_IMODE(os.stat(backup).st_mode) == 0o600
     assert Path(backup).read_bytes() == raw
@@ -668,7 +676,7 @@ def test_backup_is_0600_and_holds_the_file_as_read(tmp_path):
 
 def test_system_id_file_is_written_without_newline_and_0600(tmp_path):
     put(tmp_path, "register_shell")
-    config.write_system_id(str(tmp_path / "config.toml"), "s_0123456789ab")
+    system_id.write_system_id(str(tmp_path / "config.toml"), "s_0123456789ab")
     written = tmp_path / ".runner_system_id"
     assert written.read_bytes() == b"s_0123456789ab"
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
@@ -699,8 +707,8 @@ class FakeGitLab:
 
 def unregister(fake, url="https://gitlab.example.com/ci/"):
     sleeps = []
-    client = config.ManagerUnregister(timeout=7, validate_certs=False, ca_path="/etc/ca.pem", opener=fake,
-                                      sleep=sleeps.append)
+    client = manager_api.ManagerUnregister(timeout=7, validate_certs=False, ca_path="/etc/ca.pem", opener=fake,
+                                           sleep=sleeps.append)
     return client.unregister("old", url, NEW_TOKEN, "s_0123456789ab"), sleeps
 
 
@@ -748,7 +756,7 @@ def test_unregister_connection_failure_after_retries():
 
 def test_describe_config_returns_entries_and_settings(tmp_path):
     path = put(tmp_path, "hand_edited")
-    described = config.describe_config(str(path), [str(tmp_path / "no-machine-id")])
+    described = sync.describe_config(str(path), [str(tmp_path / "no-machine-id")])
     assert described["exists"] is True
     assert described["global_settings"]["concurrent"] == 6
     first = described["runners"][0]
@@ -814,8 +822,8 @@ def test_declared_settings_round_trip_and_keep_everything_else(tmp_path, extra, 
 @given(moment=st.datetimes(min_value=datetime.datetime(1970, 1, 1), max_value=datetime.datetime(2200, 1, 1),
                            timezones=st.just(UTC)))
 def test_times_round_trip_through_toml(moment):
-    text = config.format_time(moment)
-    assert config.parse_time(text, "t") == moment
+    text = times.format_time(moment)
+    assert times.parse_time(text, "t") == moment
     assert tomlkit.parse(f"t = {text}\n")["t"] == moment
 
 
@@ -826,8 +834,8 @@ def test_go_durations_written_either_way_compare_equal(hours, minutes, seconds, 
     short = "".join(f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (seconds, "s"), (millis, "ms"))
                     if value) or "0s"
     expected = ((hours * 60 + minutes) * 60 + seconds) * 10 ** 9 + millis * 10 ** 6
-    assert config.parse_duration(short) == expected
-    assert config.same_config({"connection_max_age": short}, {"connection_max_age": expected})
+    assert times.parse_duration(short) == expected
+    assert schema.same_config({"connection_max_age": short}, {"connection_max_age": expected})
 
 
 @settings(max_examples=40, deadline=None)
@@ -838,4 +846,149 @@ def test_no_token_survives_redaction(token, comment):
     text = f'[[runners]]\n  name = "a"\n  token = "{token}"\n'
     if comment:
         text += f"# previous: {token}\n"
-    assert token not in config.redact(text)
+    assert token not in toml_document.redact(text)
+
+
+# ---------------------------------------------------------------------------------------------------
+# gitlab-runner's zero time, as its own documentation's examples write it
+#
+# fixtures/config_toml/docs_kubernetes.toml is the config.toml of gitlab-runner's Kubernetes executor page
+# (overwriting the node selector), with a name and a token filled in: its times are quoted zero times.
+
+K8S = "kubernetes-01"
+K8S_TOKEN = "glrt-t3_KubernetesDocsToken01"
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+00:00", "0001-01-01 00:00:00",
+                                   datetime.datetime(1, 1, 1, tzinfo=UTC), datetime.datetime(1, 1, 1), None, ""])
+def test_zero_time_in_every_form_is_unknown(value):
+    assert times.read_time(value) is None
+    assert times.known_time(value) is None
+    assert times.same_time(value, times.ZERO_TIME)
+
+
+def test_a_quoted_time_and_a_toml_datetime_of_one_instant_are_the_same():
+    quoted = parsed('token_obtained_at = "2026-01-10T09:00:00Z"\n')
+    native = parsed("token_obtained_at = 2026-01-10T10:00:00+01:00\n")
+    assert schema.same_config({"runners": [quoted]}, {"runners": [native]})
+    assert times.same_time(quoted["token_obtained_at"], native["token_obtained_at"])
+    later = parsed('token_obtained_at = "2026-01-10T09:00:01Z"\n')
+    assert not schema.same_config({"runners": [later]}, {"runners": [native]})
+
+
+def test_quoted_zero_and_toml_zero_are_the_same_configuration():
+    quoted = parsed(fixture_text("docs_kubernetes"))
+    native = parsed(fixture_text("docs_kubernetes").replace('"0001-01-01T00:00:00Z"', "0001-01-01T00:00:00Z"))
+    assert schema.same_config(quoted, native)
+
+
+def test_a_new_limit_leaves_the_zero_times_as_they_are(tmp_path):
+    path = put(tmp_path, "docs_kubernetes")
+    result = plan(path, prune=False, runners=[entry(K8S, settings={"limit": 4})])
+    assert result.content_changed and result.merged.updated == [K8S]
+    after = result.after_text
+    assert '  token_obtained_at = "0001-01-01T00:00:00Z"\n' in after
+    assert '  token_expires_at = "0001-01-01T00:00:00Z"\n' in after
+    written = runner_named(parsed(after), K8S)
+    assert written.pop("limit") == 4
+    assert written == runner_named(parsed(fixture_text("docs_kubernetes")), K8S)
+
+
+def test_the_entry_declared_exactly_as_it_is_is_no_change(tmp_path):
+    path = put(tmp_path, "docs_kubernetes")
+    result = plan(path, prune=False, runners=[entry(K8S, url="https://gitlab.com/", id=0, token=K8S_TOKEN,
+                                                    token_obtained_at="0001-01-01T00:00:00Z",
+                                                    token_expires_at="0001-01-01T00:00:00Z", executor="kubernetes",
+                                                    settings={"shell": "bash", "kubernetes": {"image": "alpine"}})])
+    assert not result.content_changed
+    assert result.after_text == fixture_text("docs_kubernetes")
+
+
+def test_a_token_rotated_an_hour_ago_replaces_one_of_unknown_age(tmp_path):
+    path = put(tmp_path, "docs_kubernetes")
+    path.write_text(plan(path, prune=False, runners=[entry(K8S, settings={"limit": 4})]).after_text, encoding="utf-8")
+    rotated = NOW - datetime.timedelta(hours=1)
+    result = plan(path, prune=False, runners=[entry(K8S, token=NEW_TOKEN, token_obtained_at=times.format_time(rotated))])
+    assert result.warnings == []
+    written = runner_named(parsed(result.after_text), K8S)
+    assert written["token"] == NEW_TOKEN
+    assert times.same_time(written["token_obtained_at"], rotated)
+    assert times.read_time(written["token_expires_at"]) is None
+
+
+@pytest.mark.parametrize("expires, obtained", [
+    ("0001-01-01T00:00:00Z", None),      # no expiry: the unknown obtained time stays unknown
+    ("2026-08-01T00:00:00Z", NOW),       # a real expiry: gitlab-runner would rotate at once without a time
+])
+def test_an_obtained_time_is_filled_in_only_when_a_real_expiry_needs_it(expires, obtained):
+    current = runner_named(parsed(fixture_text("docs_kubernetes")), K8S)
+    runner = config_declared.DeclaredEntry(name=K8S, token=K8S_TOKEN, token_expires_at=times.parse_time(expires, "x"))
+    values, warning = merge.entry_credentials(current, runner, NOW)
+    assert warning is None
+    assert values.get("token_obtained_at") == obtained
+
+
+def test_a_declared_zero_time_proves_nothing_against_a_dated_token_on_disk():
+    values, warning = settle("rotated_token", token=NEW_TOKEN, token_obtained_at=times.ZERO_TIME)
+    assert values == {} and "token_obtained_at not given" in warning
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every tomlkit error, with its place
+
+
+DOUBLE_DOCKER = """concurrent = 1
+
+[[runners]]
+  name = "docker-01"
+  executor = "docker"
+  [runners.docker]
+    image = "alpine"
+  [runners.docker]
+    privileged = true
+"""
+
+
+@pytest.mark.parametrize("text, line, column, message", [
+    (DOUBLE_DOCKER, 8, 12, 'Key "docker" already exists'),
+    ('[session_server]\n  session_timeout = 1800\n[session_server]\n  listen_address = "x"\n', 3, 2,
+     'Key "session_server" already exists'),
+    ('concurrent = 1\nlimits = {a = 1, a = 2}\n', 2, 18, 'Key "a" already exists'),
+    ('concurrent = \n', 1, 14, "Unexpected character"),
+])
+def test_every_tomlkit_error_names_file_line_and_column(tmp_path, text, line, column, message):
+    path = put(tmp_path, None, text)
+    with pytest.raises(RunnerOpsError) as raised:
+        toml_document.ConfigDocument.load(str(path))
+    described = raised.value.describe()
+    assert described.startswith(f"Reading {path} failed: it is not valid TOML: line {line}, column {column}: {message}")
+    assert "left as it is" in described
+    assert path.read_text(encoding="utf-8") == text
+
+
+def test_redaction_of_a_file_tomlkit_cannot_read_still_hides_tokens():
+    text = DOUBLE_DOCKER.replace('executor = "docker"', f'token = "{NEW_TOKEN}"')
+    assert NEW_TOKEN not in toml_document.redact(text)
+
+
+# ---------------------------------------------------------------------------------------------------
+# A config.toml that is a symbolic link
+
+
+def test_a_symlinked_config_toml_is_written_through_to_its_target(tmp_path):
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    target = volume / "config.toml"
+    target.write_text(fixture_text("docs_kubernetes"), encoding="utf-8")
+    link = tmp_path / "etc" / "config.toml"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    outcome = sync.run_sync(str(link), desired(runners=[entry(K8S, settings={"limit": 4})]), prune=False, now=NOW)
+    assert outcome.result["changed"]
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert "limit = 4" in target.read_text(encoding="utf-8")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(item.name for item in volume.iterdir()) == ["config.toml"]
+    assert sorted(item.name for item in link.parent.iterdir()) == ["config.toml"]
+    again = sync.run_sync(str(link), desired(runners=[entry(K8S, settings={"limit": 4})]), prune=False, now=NOW)
+    assert not again.result["changed"]

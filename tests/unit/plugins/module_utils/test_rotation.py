@@ -226,7 +226,7 @@ def test_reset_reports_hold_no_token():
                                        reset(9, "glrt-other", obtained=None, expires=ZERO)])
     assert "glrt-" not in repr(reports)
     assert [report["message"] for report in reports] == [
-        "shared: runner 7 token reset, expires 2026-03-31T12:00:05.000Z, obtained 2026-03-01T12:00:05.123456Z",
+        "shared: runner 7 token reset, expires 2026-03-31T12:00:05Z, obtained 2026-03-01T12:00:05.123456Z",
         "shared: runner 9 token reset, expires never"]
 
 

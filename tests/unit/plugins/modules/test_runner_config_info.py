@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_toml
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _system_id
 from ansible_collections.runnerops.gitlab.plugins.modules import runner_config_info
 
 FIXTURES = Path(__file__).resolve().parents[1] / "module_utils" / "fixtures" / "config_toml"
@@ -21,8 +21,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "module_utils" / "fixtures" / "
 def machine_id(tmp_path, monkeypatch):
     path = tmp_path / "machine-id"
     path.write_text("fedcba9876543210fedcba9876543210\n")
-    monkeypatch.setattr(_config_toml, "MACHINE_ID_PATHS", (str(path),))
-    return _config_toml.generated_system_id([str(path)])
+    monkeypatch.setattr(_system_id, "MACHINE_ID_PATHS", (str(path),))
+    return _system_id.generated_system_id([str(path)])
 
 
 def info(run_module, path):
@@ -64,7 +64,7 @@ def test_rotated_token_times(run_module, tmp_path, machine_id):
 
 
 def test_no_machine_id_and_no_file_gives_no_id(run_module, tmp_path, monkeypatch):
-    monkeypatch.setattr(_config_toml, "MACHINE_ID_PATHS", (str(tmp_path / "none"),))
+    monkeypatch.setattr(_system_id, "MACHINE_ID_PATHS", (str(tmp_path / "none"),))
     result = info(run_module, tmp_path / "config.toml")
     assert (result["system_id"], result["system_id_source"]) == (None, None)
 

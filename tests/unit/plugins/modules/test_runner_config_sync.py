@@ -17,7 +17,7 @@ from urllib.error import HTTPError
 import pytest
 import tomlkit
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_toml
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_sync, _manager_api, _system_id
 from ansible_collections.runnerops.gitlab.plugins.modules import runner_config_sync
 
 FIXTURES = Path(__file__).resolve().parents[1] / "module_utils" / "fixtures" / "config_toml"
@@ -29,8 +29,8 @@ LEGACY_TOKEN = "glrt-t3_FixtureLegacyShell04"
 def machine_id(tmp_path, monkeypatch):
     path = tmp_path / "machine-id"
     path.write_text("0123456789abcdef0123456789abcdef\n")
-    monkeypatch.setattr(_config_toml, "MACHINE_ID_PATHS", (str(path),))
-    return _config_toml.generated_system_id([str(path)])
+    monkeypatch.setattr(_system_id, "MACHINE_ID_PATHS", (str(path),))
+    return _system_id.generated_system_id([str(path)])
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def gitlab(monkeypatch):
             return io.BytesIO(b"")
 
     answers = Answers()
-    monkeypatch.setattr(_config_toml, "open_url", answers)
+    monkeypatch.setattr(_manager_api, "open_url", answers)
     return answers
 
 
@@ -229,7 +229,7 @@ def test_refused_token_warns_naming_the_entry(run_module, config_dir, gitlab):
 
 
 def test_failed_unregister_leaves_the_file(run_module, config_dir, gitlab, monkeypatch):
-    monkeypatch.setattr(_config_toml.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(_manager_api.time, "sleep", lambda seconds: None)
     path = copy_fixture("hand_edited", config_dir)
     before = path.read_bytes()
     gitlab.statuses = [500, 500, 500]
@@ -270,7 +270,7 @@ def test_token_gitlab_runner_rotates_while_the_module_plans_is_kept(run_module, 
     path = config_dir / "config.toml"
     assert sync(run_module, path, runners=[shell_runner()])["changed"] is True
     rotated = "glrt-t2_RotatedByTheRunner0001"
-    real_plan = _config_toml.plan_sync
+    real_plan = _config_sync.plan_sync
     planned = []
 
     def plan_then_runner_rotates(*args, **kwargs):
@@ -282,7 +282,7 @@ def test_token_gitlab_runner_rotates_while_the_module_plans_is_kept(run_module, 
         planned.append(plan)
         return plan
 
-    monkeypatch.setattr(_config_toml, "plan_sync", plan_then_runner_rotates)
+    monkeypatch.setattr(_config_sync, "plan_sync", plan_then_runner_rotates)
     result = sync(run_module, path, concurrent=7, runners=[shell_runner()])
     assert len(planned) == 2
     data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
