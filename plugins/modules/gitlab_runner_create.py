@@ -441,13 +441,13 @@ diff:
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._lock import ExclusiveLock, api_lock_path
 from ansible_collections.runnerops.gitlab.plugins.module_utils._module import GitLabModule
-from ansible_collections.runnerops.gitlab.plugins.module_utils._runners import (
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import (
     ACCESS_LEVELS,
     RUNNER_TYPES,
     TOKEN_RESET_CHOICES,
     DesiredRunner,
-    RunnerEnsurer,
 )
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_ensure import RunnerEnsurer
 
 
 def argument_spec():

@@ -241,11 +241,8 @@ gitlab:
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._module import GitLabModule
-from ansible_collections.runnerops.gitlab.plugins.module_utils._runners import (
-    RUNNER_STATUSES,
-    RUNNER_TYPES,
-    RunnerReader,
-)
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import RUNNER_TYPES
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_info import RUNNER_STATUSES, RunnerReader
 
 
 def argument_spec():

@@ -17,13 +17,17 @@ description:
     values, comments gone) with the same content is not a change.
   - Treats each entry's C(token), C(token_obtained_at) and C(token_expires_at) as gitlab-runner's own state,
     because gitlab-runner rotates tokens and rewrites the file itself. A declared token never replaces a token
-    that was obtained later, and the two times are always written together.
+    that was obtained later.
+  - gitlab-runner's zero time V(0001-01-01T00:00:00Z) means "unknown". It never proves a token newer, and it is
+    replaced only by a declared time, or by the time of the run when the token gets a real expiry (gitlab-runner
+    rotates at once a token whose expiry is known but not when it was obtained). A time quoted as a string and
+    the same instant as a TOML date-time are the same content, as gitlab-runner reads both.
   - Checks declared keys against the keys gitlab-runner 19.3 decodes, as it decodes them (regardless of case),
     with a suggestion for typing errors and a note for keys newer runners removed. A value of the wrong type
     fails naming the key, because gitlab-runner would refuse the whole file.
   - Writes only when the content changes, atomically (a temporary file in the same directory, synced, with the
     requested owner and mode, renamed over the old one), optionally after a timestamped backup. An existing file
-    that is not valid TOML fails with its line and column and is left untouched.
+    that is not valid TOML (a table declared twice, say) fails with its line and column and is left untouched.
   - Two runs writing the same file take turns on an advisory lock (C(flock)) of its directory, each reading what
     the other wrote; a run waits up to two minutes. Check mode takes no lock.
   - gitlab-runner takes no lock when it rewrites the file (rotating its token). When the file changed between
@@ -56,6 +60,9 @@ options:
   path:
     description:
       - Path of C(config.toml). Its directory must exist.
+      - When it is a symbolic link (to a persistent volume, say), the link stays and its target is written,
+        atomically in the target's directory. C(.runner_system_id) stays beside the path given here, where
+        gitlab-runner looks for it.
     type: path
     default: /etc/gitlab-runner/config.toml
   concurrent:
@@ -126,7 +133,8 @@ options:
         description:
           - The runner authentication token (C(glrt-...)). Required for a new entry.
           - For an existing entry, it replaces the token on disk only when it was obtained later
-            (O(runners[].token_obtained_at)), or when the token on disk has expired, or has no time.
+            (O(runners[].token_obtained_at)), or when the token on disk has expired, or its time is unknown
+            (missing, or the zero time V(0001-01-01T00:00:00Z)).
             Otherwise the token on disk is kept and a warning says so; gitlab-runner may have rotated it.
           - A personal access token (C(glpat-)) or a registration token (C(GR1348941...), C(glrtr-...)) is refused.
             Neither authenticates a runner, and an API token must never be written to C(config.toml).
@@ -137,6 +145,9 @@ options:
           - For a token M(runnerops.gitlab.gitlab_runner_create) has just created, reset or confirmed, the time of
             the run (C(now(utc=true))) is right.
           - When a new token is written without it, the time of the run is written.
+          - For the token already on disk, it fills in an unknown time there and changes nothing else: a time
+            gitlab-runner recorded is its own.
+          - V(0001-01-01T00:00:00Z) means unknown, as gitlab-runner writes it; it never proves a token newer.
         type: str
       token_expires_at:
         description:

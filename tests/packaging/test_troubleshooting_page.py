@@ -98,6 +98,8 @@ API_FAILURES = [
 CONFIG_FILES = {
     "toml-syntax": 'concurrent = 4\n\n[[runners]]\n  name = "docker-linux"\n  executor = docker\n',
     "toml-runners-table": 'concurrent = 4\n\n[runners]\n  name = "docker-linux"\n  executor = "docker"\n',
+    "toml-table-twice": ('concurrent = 4\n\n[[runners]]\n  name = "docker-linux"\n  executor = "docker"\n'
+                         '  [runners.docker]\n    image = "alpine:3.20"\n  [runners.docker]\n    privileged = false\n'),
     "toml-duplicate": ('concurrent = 4\n\n'
                        '[[runners]]\n  name = "docker-linux"\n  url = "https://gitlab.example.com"\n  id = 41\n'
                        '  token = "glrt-t2_firstRegistration00"\n  executor = "docker"\n\n'

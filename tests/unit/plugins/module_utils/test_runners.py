@@ -21,16 +21,10 @@ from hypothesis import strategies as st
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import translate_error
-from ansible_collections.runnerops.gitlab.plugins.module_utils._runners import (
-    DesiredRunner,
-    Owner,
-    RunnerEnsurer,
-    RunnerLookup,
-    RunnerReader,
-    differences,
-    normalize_tags,
-    owner_from_details,
-)
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import DesiredRunner, normalize_tags
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_ensure import RunnerEnsurer
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_info import RunnerReader
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_lookup import Owner, RunnerLookup, differences, owner_from_details
 
 
 class GitLabAnswer(Exception):
