@@ -67,7 +67,6 @@ def quote_ref(ref):
     return quote(str(ref), safe="")
 
 
-
 def validation_fix(message):
     """Name the module option behind a GitLab validation message."""
     lowered = (message or "").lower()
@@ -80,7 +79,6 @@ def validation_fix(message):
                 return "set maximum_timeout to 600 seconds or more."
             return f"correct the option {option}."
     return "correct the value GitLab names."
-
 
 
 @dataclass(frozen=True)
@@ -288,5 +286,3 @@ def _text_or_none(value):
         return None
     value = str(value).strip().strip("/")
     return value or None
-
-

@@ -397,4 +397,3 @@ class RunnerEnsurer:
 
 
 # ---------------------------------------------------------------------- reading (gitlab_runner_info)
-

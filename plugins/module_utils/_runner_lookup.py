@@ -17,6 +17,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired i
     quote_ref,
 )
 
+
 def outcome_unknown(error):
     return error.status is None or error.status >= UNKNOWN_OUTCOME_MIN_STATUS
 
@@ -30,7 +31,6 @@ def scope_fix(need):
     return (f"the token needs scope {accepted} to {NEED_DESCRIPTIONS[need]}. A token with only "
             "create_runner may create runners and nothing else: add read_api to find them and "
             "manage_runner (GitLab 17.1 or later) to update, reset and delete them, or use scope api.")
-
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,6 @@ def differences(wanted, current):
     """Declared attributes whose value differs from GitLab's, as ``{attribute: wanted}``."""
     return dict((attribute, value) for attribute, value in wanted.items()
                 if not same_value(attribute, value, current.get(attribute)))
-
 
 
 class RunnerLookup:
@@ -327,5 +326,3 @@ def explain_read_error(error, owner):
     if error.status == 403 and owner is not None:
         return error.amended(fix=owner.role_fix())
     return error
-
-
