@@ -145,7 +145,7 @@ options:
           - For a token M(runnerops.gitlab.gitlab_runner_create) has just created, reset or confirmed, the time of
             the run (C(now(utc=true))) is right.
           - When a new token is written without it, the time of the run is written.
-          - For the token already on disk, it fills in an unknown time there and changes nothing else: a time
+          - For the token already on disk, it fills in an unknown time there and changes nothing else, since a time
             gitlab-runner recorded is its own.
           - V(0001-01-01T00:00:00Z) means unknown, as gitlab-runner writes it; it never proves a token newer.
         type: str
