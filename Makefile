@@ -2,7 +2,10 @@
 PYTHON_VERSION ?= 3.12
 VENV ?= .venv
 PY := $(VENV)/bin/python
-BUILD_DIR ?= /tmp/runnerops-build
+# Build folders of this checkout: another checkout testing at the same time gets its own.
+CHECKOUT_ID := $(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-12)
+BUILD_ROOT ?= /tmp/runnerops-$(CHECKOUT_ID)
+BUILD_DIR ?= $(BUILD_ROOT)/sanity
 
 .PHONY: venv test unit sanity lint changelog molecule clean
 
@@ -36,7 +39,7 @@ changelog: venv
 	$(VENV)/bin/antsibull-changelog lint
 
 clean:
-	rm -rf $(VENV) $(BUILD_DIR) tests/output .pytest_cache
+	rm -rf $(VENV) $(BUILD_ROOT) tests/output .pytest_cache
 
 .PHONY: bench
 # Cost as hosts, runner definitions and the runners GitLab holds grow (benchmarks/README.md). Resumable.
@@ -53,9 +56,9 @@ demo: venv
 # missing from the tarball fails; `docs` lints the documentation and builds the antsibull-docs site from
 # it (any warning fails); `ee` writes the execution environment's build context for the built tarball
 # and checks it.
-PACKAGE_DIR ?= /tmp/runnerops-package
-DOCS_DIR ?= /tmp/runnerops-docs
-EE_DIR ?= /tmp/runnerops-ee
+PACKAGE_DIR ?= $(BUILD_ROOT)/package
+DOCS_DIR ?= $(BUILD_ROOT)/docs
+EE_DIR ?= $(BUILD_ROOT)/ee
 # The build context names its file: ansible-builder would otherwise pick it by whichever runtime it finds.
 EE_CREATE_OPTIONS := --output-filename Containerfile
 COLLECTION_VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
@@ -68,6 +71,12 @@ dist: venv
 	ANSIBLE_HOME=$(PACKAGE_DIR)/ansible-home $(VENV)/bin/ansible-galaxy collection build --output-path $(PACKAGE_DIR) .
 	ANSIBLE_HOME=$(PACKAGE_DIR)/ansible-home ANSIBLE_COLLECTIONS_PATH=$(PACKAGE_DIR)/collections \
 	  $(VENV)/bin/ansible-galaxy collection install --offline -p $(PACKAGE_DIR)/collections $(PACKAGE_DIR)/$(TARBALL)
+	@echo "Built $(PACKAGE_DIR)/$(TARBALL), installed in $(PACKAGE_DIR)/collections"
+
+.PHONY: build-dirs
+# Where this checkout builds (make -s build-dirs).
+build-dirs:
+	@echo "$(BUILD_DIR) $(PACKAGE_DIR) $(DOCS_DIR) $(EE_DIR)"
 
 package: dist
 	$(PY) demo/run_demo.py --collections-path $(PACKAGE_DIR)/collections

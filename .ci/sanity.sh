@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
-build=${BUILD_DIR:-/tmp/runnerops-build}
+build=${BUILD_DIR:?set BUILD_DIR to a build folder of this checkout (make sanity does)}
 dest="$build/ansible_collections/runnerops/gitlab"
 
 # ansible-test bootstraps pip from a download; give it the offline stand-in for the pip it wants.

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""`make demo`: the role through playbooks/site.yml on three local hosts against the GitLab API simulator.
+"""`make demo`: the fleet of ``examples/`` through runnerops.gitlab.site against the GitLab API simulator.
 
-Starts the simulator, converges the fleet, shows what GitLab and each host now hold (tokens redacted),
-runs again to show nothing changes, and stops the simulator.
+Copies ``examples/`` as the README's Quick start does, starts the simulator with its seed, prepares the two
+stand-in hosts, converges the fleet, shows what GitLab and each host now hold (tokens redacted), runs again
+to show nothing changes, and stops the simulator.
 
     python demo/run_demo.py [--collections-path DIR]
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,8 +31,11 @@ sys.path.insert(0, str(REPO))
 
 from tests.gitlab_sim.process import SimProcess  # noqa: E402  (needs the repository on sys.path)
 
-HOSTS = ("runner-01", "runner-02", "runner-03")
+EXAMPLES = REPO / "examples"
+HOSTS = tuple(yaml.safe_load((EXAMPLES / "inventory" / "hosts.yml").read_text(encoding="utf-8"))
+              ["gitlab_runners"]["hosts"])
 TOKEN = "glpat-demo-fleet-token"
+ZERO_TIME = "0001-01-01T00:00:00Z"
 SECRET = re.compile(r"(glrt-|glpat-)[A-Za-z0-9_.-]+")
 
 
@@ -54,42 +59,38 @@ def collections_path(work):
     return root
 
 
-def write_inventory(work):
-    hosts = {}
-    for index, host in enumerate(HOSTS):
-        config_dir = work / host
-        config_dir.mkdir()
-        # Three "hosts" on one machine share its machine id; a real host derives its own system id.
-        (config_dir / ".runner_system_id").write_text(f"s_demo0000000{index}", encoding="ascii")
-        hosts[host] = {"ansible_connection": "local", "gitlab_runner_config_path": str(config_dir / "config.toml"),
-                       "ansible_python_interpreter": sys.executable}
-    group_vars = yaml.safe_load((REPO / "demo" / "group_vars.yml").read_text(encoding="utf-8"))
-    inventory = {"all": {"children": {"gitlab_runners": {"hosts": hosts, "vars": group_vars}}}}
-    path = work / "inventory.yml"
-    path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
-    return path
+def copy_examples(work):
+    """``examples/`` as a user copies it, without what an earlier run there wrote."""
+    fleet = work / "my-fleet"
+    shutil.copytree(EXAMPLES, fleet, ignore=shutil.ignore_patterns("hosts"))
+    return fleet
 
 
-def run_site(inventory, env, title):
+def run_playbook(fleet, playbook, env, title):
     print(f"\n===== {title} =====", flush=True)
-    # The playbook by its collection name: it comes from the collection on ANSIBLE_COLLECTIONS_PATH.
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "runnerops.gitlab.site"]
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventory", playbook]
+    proc = subprocess.run(command, cwd=fleet, env=env, capture_output=True, text=True, check=False)
     print(redact(proc.stdout + proc.stderr))
     if proc.returncode:
         sys.exit(f"ansible-playbook failed with exit code {proc.returncode}")
     return proc.stdout
 
 
-def show_state(sim, work):
+def show_state(sim, fleet):
     print("===== What GitLab holds =====")
     for runner in sim.state()["runners"]:
         managers = ", ".join(manager["system_id"] for manager in runner.get("managers", [])) or "none yet"
         print(f"  runner {runner['id']}: {runner['description']} ({runner['runner_type']}), tags "
               f"{','.join(runner.get('tag_list', []))}; managers: {managers}")
+    zero = False
     for host in HOSTS:
         print(f"\n===== {host}: config.toml (tokens redacted) =====")
-        print(redact((work / host / "config.toml").read_text(encoding="utf-8")))
+        text = (fleet / "hosts" / host / "config.toml").read_text(encoding="utf-8")
+        zero = zero or ZERO_TIME in text
+        print(redact(text))
+    if zero:
+        print(f"token_expires_at = {ZERO_TIME} is gitlab-runner's zero time: the token does not expire (GitLab sets "
+              "an expiry only under a token expiration policy).")
 
 
 def main():
@@ -99,7 +100,7 @@ def main():
     args = parser.parse_args()
     installed = installed_collections_path(args.collections_path) if args.collections_path else None
     with tempfile.TemporaryDirectory(prefix="runnerops-demo-") as tmp, \
-            SimProcess(REPO / "demo" / "seed.yml") as sim:
+            SimProcess(EXAMPLES / "simulator-seed.yml") as sim:
         work = Path(tmp)
         print(f"GitLab API simulator at {sim.url}")
         collections = installed or collections_path(work)
@@ -108,11 +109,13 @@ def main():
         env.update({"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": TOKEN, "ANSIBLE_NOCOLOR": "1",
                     "ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_HOME": str(work / "home"),
                     "ANSIBLE_LOCALHOST_WARNING": "false"})
-        inventory = write_inventory(work)
-        run_site(inventory, env, "First run: create runners, write config.toml")
-        show_state(sim, work)
+        fleet = copy_examples(work)
+        print(f"The fleet of examples/, copied to {fleet}")
+        run_playbook(fleet, "local_hosts.yml", env, "Prepare the stand-in hosts")
+        run_playbook(fleet, "runnerops.gitlab.site", env, "First run: create runners, write config.toml")
+        show_state(sim, fleet)
         sim.clear_requests()
-        second = run_site(inventory, env, "Second run: nothing to change")
+        second = run_playbook(fleet, "runnerops.gitlab.site", env, "Second run: nothing to change")
         calls = sim.requests()
         writes = [call for call in calls if call["method"] != "GET" and not call["path"].endswith("/verify")]
         print(f"API calls on the second run: {len(calls)}, of which writes: {len(writes)}")

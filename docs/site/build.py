@@ -67,7 +67,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collections-path", required=True, type=Path,
                         help="a directory holding ansible_collections/runnerops/gitlab")
-    parser.add_argument("--dest", type=Path, default=Path("/tmp/runnerops-docs"),
+    parser.add_argument("--dest", type=Path, required=True,
                         help="where the RST and HTML go (emptied first)")
     args = parser.parse_args()
 

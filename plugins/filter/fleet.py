@@ -136,6 +136,11 @@ def fleet_entries(play_hosts, hostvars, shared_results=None, rotation="runner"):
     return entries
 
 
+def fleet_pending(entries):
+    """What check mode cannot show of ``fleet_entries``, one line per kind: runners to create, tokens to reset."""
+    return _fleet.pending_notes(entries or {})
+
+
 def fleet_report(results):
     """One line per settled runner: name, id and where its token came from; never a token."""
     return _fleet.settled_report(results or ())
@@ -148,6 +153,7 @@ class FilterModule:
             "fleet_entries": fleet_entries,
             "fleet_hosts": fleet_hosts,
             "fleet_hosts_outside": fleet_hosts_outside,
+            "fleet_pending": fleet_pending,
             "fleet_problems": fleet_problems,
             "fleet_report": fleet_report,
             "fleet_system_id_problem": fleet_system_id_problem,

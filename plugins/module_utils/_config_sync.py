@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._config_declared import ENTRY_OPTION_KEYS
 from ansible_collections.runnerops.gitlab.plugins.module_utils._config_merge import MergeResult, merge
@@ -53,6 +53,7 @@ class SyncPlan:
     merged: MergeResult
     warnings: list
     restart_required: bool = False
+    global_settings_changed: list = field(default_factory=list)
 
     def diff(self, declared_secrets=()):
         before = self.before_text
@@ -81,7 +82,10 @@ def plan_sync(path, desired, prune=True, now=None):
     if not changed:
         merged.updated = []
     restart = changed and any(not same_config(before_data.get(key), after_data.get(key)) for key in RESTART_KEYS)
+    globals_changed = sorted(key for key in set(before_data) | set(after_data) if key != "runners"
+                             and not same_config({key: before_data.get(key)}, {key: after_data.get(key)}))
     return SyncPlan(config=config, before_text=before_text, after_text=after_text, content_changed=changed,
+                    global_settings_changed=globals_changed,
                     merged=merged, warnings=list(desired.warnings) + merged.warnings, restart_required=restart)
 
 
@@ -132,7 +136,7 @@ def _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_i
     warnings = list(plan.warnings)
     result = {"changed": plan.content_changed, "added": plan.merged.added, "updated": plan.merged.updated,
               "removed": plan.merged.removed, "unregistered": [], "backup_file": None,
-              "restart_required": plan.restart_required}
+              "restart_required": plan.restart_required, "global_settings_changed": plan.global_settings_changed}
     system_id = source = None
     if write_id or (unregister is not None and plan.merged.pruned):
         system_id, source = system_identity(path, machine_id_paths)
@@ -161,7 +165,8 @@ def _run_sync(path, desired, prune, check_mode, make_backup, unregister, write_i
             plan = replanned
             warnings.extend(warning for warning in plan.warnings if warning not in warnings)
             result.update(changed=plan.content_changed, added=plan.merged.added, updated=plan.merged.updated,
-                          removed=plan.merged.removed, restart_required=plan.restart_required)
+                          removed=plan.merged.removed, restart_required=plan.restart_required,
+                          global_settings_changed=plan.global_settings_changed)
         if plan.content_changed:
             if make_backup and plan.config.exists:
                 result["backup_file"] = backup(path, plan.config.raw)

@@ -12,9 +12,14 @@ here instead of walking the hosts again.
 from __future__ import annotations
 
 import datetime
+import difflib
 from dataclasses import dataclass, field
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as reference
+from ansible_collections.runnerops.gitlab.plugins.module_utils._config_schema import KeyCheck, key_code
+from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, known_time, read_time
 
 
@@ -119,11 +124,34 @@ def verify_refusals(results):
 
 RUNNER_TYPES = ("instance_type", "group_type", "project_type")
 OWNER_KEY = {"group_type": "group", "project_type": "project"}
-DEFINITION_DEFAULTS = {"runner_type": "instance_type", "executor": "shell", "settings": {}, "per_host": False,
-                       "state": "present"}
+# The keys of a definition, checked here (not by the role's argument specs) so that a mistyped key gets a
+# suggestion before any GitLab call; documented with gitlab_runner_runners in the role's argument specs.
+# runner_type, state and settings get their own messages in _check_definition.
+DEFINITION_SPEC = {
+    "name": {"type": "str", "required": True},
+    "runner_type": {"type": "str", "default": "instance_type"},
+    "group": {"type": "str"},
+    "project": {"type": "str"},
+    "tags": {"type": "list", "elements": "str"},
+    "run_untagged": {"type": "bool"},
+    "locked": {"type": "bool"},
+    "access_level": {"type": "str", "choices": ["not_protected", "ref_protected"]},
+    "maximum_timeout": {"type": "int"},
+    "paused": {"type": "bool"},
+    "maintenance_note": {"type": "str"},
+    "executor": {"type": "str", "default": "shell"},
+    "settings": {"type": "raw", "default": {}},
+    "per_host": {"type": "bool", "default": False},
+    "state": {"type": "str", "default": "present"},
+}
+DEFINITION_DEFAULTS = {key: spec["default"] for key, spec in DEFINITION_SPEC.items() if "default" in spec}
+# Keys of a [[runners]] entry the role writes itself, from GitLab's answer and the role's variables.
+ROLE_ENTRY_KEYS = ("name", "url", "id", "token", "token_obtained_at", "token_expires_at", "executor")
 # What gitlab_runner_create takes from a definition, besides its name and owner.
 GITLAB_ATTRIBUTES = ("tags", "run_untagged", "locked", "access_level", "maximum_timeout", "paused",
                      "maintenance_note")
+# The keys of a [[runners]] entry in lower case, as gitlab-runner matches them.
+ENTRY_KEYS = {key.lower(): key for key in reference.TABLES["runners"]}
 CENTRAL_SETTINGS = {"feature_flags": {"FF_DISABLE_AUTOMATIC_TOKEN_ROTATION": True}}
 
 
@@ -153,12 +181,53 @@ def definitions(declared, folder=None):
     merged = [definition for definition in folder if str(definition.get("name")) not in names] + declared
     result = []
     for definition in merged:
-        full = dict(DEFINITION_DEFAULTS)
-        full.update(definition)
-        full["name"] = str(full["name"])
+        full = _checked_keys(definition)
         _check_definition(full)
         result.append(full)
     return result
+
+
+def _checked_keys(definition):
+    """The definition with its defaults and Ansible's type conversions; every mistyped or misplaced key, every
+    wrong type and every unknown ``settings`` key fails here, at once, with a suggestion."""
+    label = f"gitlab_runner_runners[{definition['name']}]"
+    problems = [_unknown_key(str(key)) for key in definition if key not in DEFINITION_SPEC]
+    known = {key: value for key, value in definition.items() if key in DEFINITION_SPEC}
+    checked = ArgumentSpecValidator(DEFINITION_SPEC).validate(known)
+    problems.extend(sentence(message) for message in checked.error_messages)
+    full = {key: value for key, value in checked.validated_parameters.items()
+            if key in known or key in DEFINITION_DEFAULTS}
+    full["name"] = str(definition["name"])
+    settings = full.get("settings")
+    if isinstance(settings, dict):
+        problems.extend(f"settings holds {key!r}, which the role writes itself from GitLab's answer."
+                        for key in settings if str(key).lower() in ROLE_ENTRY_KEYS and str(key).lower() != "executor")
+        problems.extend(f"settings holds {key!r}; give it as the definition's executor." for key in settings
+                        if str(key).lower() == "executor")
+        check = KeyCheck("error")
+        full["settings"] = check.table({key: value for key, value in settings.items()
+                                        if str(key).lower() not in ROLE_ENTRY_KEYS}, "runners", "settings")
+        problems.extend(check.errors)
+    if problems:
+        raise _definition_error(label, " ".join(problems),
+                                "correct the keys named; the keys of a definition and of settings are listed in the "
+                                "role's documentation of gitlab_runner_runners.")
+    return full
+
+
+def _unknown_key(key):
+    """Why ``key`` is no key of a definition, with the one it probably is."""
+    message = f"{key!r} is not a key of a runner definition"
+    close = difflib.get_close_matches(key.lower(), list(DEFINITION_SPEC), n=1, cutoff=0.7)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    entry_key = key_code("runners", key)[1] is not None
+    if entry_key:
+        return f"{message}; {key!r} is a config.toml setting of the entry: put it under settings."
+    setting = difflib.get_close_matches(key.lower(), list(ENTRY_KEYS), n=1, cutoff=0.7)
+    if setting:
+        return f"{message}; did you mean {ENTRY_KEYS[setting[0]]!r} under settings?"
+    return f"{message}."
 
 
 def _check_definition(definition):
@@ -302,8 +371,9 @@ def host_entries(host, report, host_definitions, results, url, rotation="runner"
     """The ``runner_config_sync`` entries of one host, from the settled runners it declares.
 
     ``results``: the ``gitlab_runner_create`` results (shared ones and this host's per-host ones), each with its
-    request as ``item``. Returns ``{"runners": [...], "pending": [names]}``: pending are entries check mode cannot
-    write yet, because GitLab has not issued their token.
+    request as ``item``. Returns ``{"runners": [...], "pending": [...]}``: pending are entries check mode cannot
+    write yet, because GitLab has not issued their token (``name``, ``runner_id``, and ``token_source``: what a
+    real run would do, ``would_create`` or ``would_reset``).
     """
     now = now or datetime.datetime.now(UTC)
     declared = {runner_name(definition, host): definition for definition in host_definitions
@@ -319,7 +389,8 @@ def host_entries(host, report, host_definitions, results, url, rotation="runner"
         held = report.entry(name) if report else None
         token = result.get("token")
         if not token and held is None:
-            pending.append(name)
+            pending.append({"name": name, "runner_id": result["runner"].get("id"),
+                            "token_source": result.get("token_source")})
             continue
         settings = definition.get("settings") or {}
         if rotation == "central":
@@ -334,6 +405,23 @@ def host_entries(host, report, host_definitions, results, url, rotation="runner"
                 entry["token_expires_at"] = result["token_expires_at"]
         runners.append(entry)
     return {"runners": runners, "pending": pending}
+
+
+def pending_notes(entries_by_host):
+    """What check mode cannot show, said as what a real run would do: create the runner, or reset its token."""
+    created, reset = {}, {}
+    for entries in entries_by_host.values():
+        for item in entries.get("pending") or ():
+            (reset if item.get("token_source") == "would_reset" else created)[item["name"]] = item.get("runner_id")
+    notes = []
+    if created:
+        notes.append(f"{', '.join(sorted(created))}: GitLab would create the runner, then its entry would be added "
+                     "to config.toml; check mode cannot show the token GitLab has not issued yet.")
+    if reset:
+        named = ", ".join(f"{name} (runner {runner_id})" for name, runner_id in sorted(reset.items()))
+        notes.append(f"{named}: the runner exists in GitLab and no host of the run holds a token GitLab accepts, so "
+                     "its token would be reset and written to config.toml; check mode cannot show the new token.")
+    return notes
 
 
 def obtained_at(result, held=None, lenders=(), now=None):

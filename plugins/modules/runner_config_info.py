@@ -46,17 +46,17 @@ EXAMPLES = r"""
 - name: Read config.toml and the system id
   runnerops.gitlab.runner_config_info:
   become: true
-  register: __gitlab_runner_config
+  register: runner_config
   no_log: true
 
 - name: Show which runner entries the host carries (names only)
   ansible.builtin.debug:
-    msg: "{{ __gitlab_runner_config.runners | map(attribute='name') | list }} as {{ __gitlab_runner_config.system_id }}"
+    msg: "{{ runner_config.runners | map(attribute='name') | list }} as {{ runner_config.system_id }}"
 
 - name: Read a config.toml kept somewhere else
   runnerops.gitlab.runner_config_info:
     path: /srv/gitlab-runner/config/config.toml
-  register: __gitlab_runner_config
+  register: runner_config
   no_log: true
 """
 

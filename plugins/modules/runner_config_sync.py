@@ -250,7 +250,7 @@ EXAMPLES = r"""
     group: platform
   delegate_to: localhost
   run_once: true
-  register: __gitlab_runner
+  register: created_runner
   no_log: true
 
 - name: Write config.toml
@@ -260,11 +260,11 @@ EXAMPLES = r"""
     runners:
       - name: docker-builders
         url: https://gitlab.example.com
-        id: "{{ __gitlab_runner.runner.id }}"
-        token: "{{ __gitlab_runner.token }}"
+        id: "{{ created_runner.runner.id }}"
+        token: "{{ created_runner.token }}"
         # GitLab has just created or confirmed this token, so it is newer than any token on disk.
-        token_obtained_at: "{{ __gitlab_runner.token_obtained_at or now(utc=true).isoformat() }}"
-        token_expires_at: "{{ __gitlab_runner.token_expires_at }}"
+        token_obtained_at: "{{ created_runner.token_obtained_at or now(utc=true).isoformat() }}"
+        token_expires_at: "{{ created_runner.token_expires_at }}"
         executor: docker
         settings:
           limit: 2
@@ -296,6 +296,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+global_settings_changed:
+  description:
+    - The global keys of C(config.toml) (outside C([[runners]])) whose value changed, or would change in check
+      mode, as gitlab-runner names them.
+  returned: always
+  type: list
+  elements: str
+  sample: [concurrent]
 restart_required:
   description:
     - Whether a setting gitlab-runner reads only when it starts (O(listen_address), O(session_server)) changed, so

@@ -109,7 +109,23 @@ def test_check_mode_creates_nothing(fleet, tmp_path):
     assert sim.state()["runners"] == []
     assert [entry for entry in sim.requests() if entry["method"] != "GET"] == []
     assert not (tmp_path / "runner-a" / "config.toml").exists()
-    assert "would be added to config.toml once GitLab has created" in result.output
+    assert "GitLab would create the runner, then its entry would be added to config.toml" in result.output
+    assert "would be reset" not in result.output
+
+
+def test_check_mode_says_a_token_would_be_reset_when_no_host_holds_one(fleet, tmp_path):
+    sim, run = fleet
+    assert run().rc == 0
+    for host in HOSTS:
+        (tmp_path / host / "config.toml").unlink()
+    shared = next(runner for runner in sim.state()["runners"] if runner["description"] == "shared-docker")
+    sim.clear_requests()
+    result = run(check=True)
+    assert result.rc == 0, result.output
+    assert f"shared-docker (runner {shared['id']}): the runner exists in GitLab and no host of the run holds a token " \
+           "GitLab accepts, so its token would be reset" in result.output
+    assert "GitLab would create the runner" not in result.output
+    assert [entry for entry in sim.requests() if entry["method"] != "GET"] == []
 
 
 def test_token_rotated_on_one_host_reaches_the_others(fleet, tmp_path):
@@ -331,3 +347,35 @@ def test_check_diff_shows_config_toml_with_every_secret_redacted(fleet, tmp_path
     assert entry["cache"]["s3"]["SecretKey"] == SECRET_KEY
     again = run(with_secrets)
     assert all(again.changed(host) == 0 for host in HOSTS), again.output
+
+
+def test_a_changed_global_setting_is_named_in_the_summary(fleet, tmp_path):
+    sim, run = fleet
+    assert run().rc == 0
+    changed = run(extra={"gitlab_runner_concurrent": 8})
+    assert changed.rc == 0, changed.output
+    assert all(config(tmp_path, host)["concurrent"] == 8 for host in HOSTS)
+    assert all(changed.changed(host) == 1 for host in HOSTS), changed.output
+    summary = changed.result("runnerops.gitlab.gitlab_runner : Report what changed in config.toml", host=HOSTS[0])
+    assert summary["msg"] == "global settings changed: concurrent; added none; updated none; removed none; " \
+                             "unregistered none"
+    again = run(extra={"gitlab_runner_concurrent": 8})
+    assert again.result("runnerops.gitlab.gitlab_runner : Report what changed in config.toml",
+                        host=HOSTS[0])["msg"].startswith("global settings unchanged; added none;")
+
+
+def test_mistyped_definition_and_settings_keys_fail_before_any_gitlab_call(fleet, tmp_path):
+    sim, run = fleet
+    mistyped = [dict(DEFINITIONS[0], limt=2, settings={"docker": {"image": "alpine:3.20", "priviledged": True}})]
+    result = run(definitions=mistyped)
+    assert result.rc != 0
+    assert sim.requests() == []
+    (failed,) = [record for record in result.records if record["type"] == "task" and record["status"] == "failed"]
+    assert failed["task"] == "runnerops.gitlab.gitlab_runner : Check the runner definitions"
+    message = failed["result"]["msg"]
+    assert "gitlab_runner_runners[shared-docker]: 'limt' is not a key of a runner definition; did you mean 'limit' " \
+           "under settings?" in message
+    assert "'priviledged' in [runners.docker] is not a key gitlab-runner" in message and \
+           "did you mean 'privileged'?" in message
+    assert len(message) < 1000
+    assert not (tmp_path / HOSTS[0] / "config.toml").exists()

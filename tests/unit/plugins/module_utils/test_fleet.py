@@ -7,12 +7,16 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
+import yaml
 
 from ansible_collections.runnerops.gitlab.plugins.filter import fleet as fleet_filters
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as keys
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from tests.conftest import REPO_ROOT
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.timezone.utc)
 SHARED = {"name": "shared", "runner_type": "group_type", "group": "platform", "tags": ["docker"], "executor": "docker",
@@ -209,7 +213,8 @@ def test_central_rotation_switches_off_the_runners_own_rotation():
 
 def test_check_mode_entries_without_a_token_are_pending_or_left_as_they_are():
     would_create = result("shared", None, "would_create", runner_id=None)
-    assert entries("h", gathered("s_1"), [SHARED], [would_create]) == {"runners": [], "pending": ["shared"]}
+    assert entries("h", gathered("s_1"), [SHARED], [would_create]) == \
+        {"runners": [], "pending": [{"name": "shared", "runner_id": None, "token_source": "would_create"}]}
     kept = entries("h", gathered("s_1", held("shared", "glrt-a")), [SHARED], [result("shared", None, "would_verify")])
     assert kept["pending"] == [] and "token" not in kept["runners"][0]
 
@@ -254,3 +259,62 @@ def test_verify_refusals_name_entries_never_tokens():
                {"skipped": True}]
     assert _fleet.verify_refusals(results) == ["entry 'b' (runner 8): Status code was 403",
                                                "entry 'c': the token belongs to runner 4, not 9"]
+
+
+@pytest.mark.parametrize("definition, expected", [
+    ({"name": "d", "limt": 2},
+     "gitlab_runner_runners[d]: 'limt' is not a key of a runner definition; did you mean 'limit' under settings?"),
+    ({"name": "d", "limit": 2},
+     "gitlab_runner_runners[d]: 'limit' is not a key of a runner definition; 'limit' is a config.toml setting of the "
+     "entry: put it under settings."),
+    ({"name": "d", "tgas": ["docker"]},
+     "gitlab_runner_runners[d]: 'tgas' is not a key of a runner definition; did you mean 'tags'?"),
+    ({"name": "d", "settings": {"docker": {"priviledged": True}}},
+     "gitlab_runner_runners[d]: settings.docker: 'priviledged' in [runners.docker] is not a key gitlab-runner "
+     f"{keys.RUNNER_VERSION} knows; did you mean 'privileged'?"),
+    ({"name": "d", "settings": {"limt": 2}},
+     f"gitlab_runner_runners[d]: settings: 'limt' in [[runners]] is not a key gitlab-runner {keys.RUNNER_VERSION} "
+     "knows; did you mean 'limit'?"),
+    ({"name": "d", "maximum_timeout": "one hour"},
+     "gitlab_runner_runners[d]: argument 'maximum_timeout' is of type str and we were unable to convert to int"),
+    ({"name": "d", "settings": {"token": "glrt-x"}},
+     "gitlab_runner_runners[d]: settings holds 'token', which the role writes itself from GitLab's answer."),
+])
+def test_mistyped_keys_at_both_levels_fail_with_a_suggestion(definition, expected):
+    with pytest.raises(RunnerOpsError) as caught:
+        _fleet.definitions([definition])
+    assert expected in caught.value.reason
+    assert "glrt-x" not in str(caught.value)
+
+
+def test_every_problem_of_a_definition_is_named_at_once():
+    with pytest.raises(RunnerOpsError) as caught:
+        _fleet.definitions([{"name": "d", "tgas": ["a"], "settings": {"limt": 1, "docker": {"imagee": "x"}}}])
+    assert all(word in caught.value.reason for word in ("'tgas'", "'limt'", "'imagee'"))
+
+
+def test_definition_values_are_converted_as_ansible_converts_them():
+    (result,) = _fleet.definitions([{"name": "d", "run_untagged": "yes", "maximum_timeout": "3600",
+                                     "settings": {"Limit": 2}}])
+    assert result["run_untagged"] is True and result["maximum_timeout"] == 3600
+    assert result["settings"] == {"limit": 2}
+
+
+def test_the_role_documents_every_key_of_a_definition():
+    specs = yaml.safe_load((REPO_ROOT / "roles" / "gitlab_runner" / "meta" / "argument_specs.yml").read_text(
+        encoding="utf-8"))
+    described = " ".join(specs["argument_specs"]["main"]["options"]["gitlab_runner_runners"]["description"])
+    assert sorted(re.findall(r"C\((\w+)\) \(", described)) == sorted(_fleet.DEFINITION_SPEC)
+
+
+def test_check_mode_says_create_or_reset_as_a_real_run_would_do():
+    would_create = result("shared", None, "would_create", runner_id=None)
+    would_reset = result("build-h", None, "would_reset", runner_id=12)
+    by_host = {"h": entries("h", gathered("s_1"), [SHARED, PER_HOST], [would_create, would_reset]),
+               "g": entries("g", gathered("s_2"), [SHARED], [would_create])}
+    assert _fleet.pending_notes(by_host) == [
+        "shared: GitLab would create the runner, then its entry would be added to config.toml; check mode cannot "
+        "show the token GitLab has not issued yet.",
+        "build-h (runner 12): the runner exists in GitLab and no host of the run holds a token GitLab accepts, so its "
+        "token would be reset and written to config.toml; check mode cannot show the new token."]
+    assert _fleet.pending_notes({"h": {"runners": [], "pending": []}}) == []
