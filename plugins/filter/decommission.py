@@ -13,11 +13,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _decommission
-
-
-def _host_vars(hostvars, host):
-    host_vars = hostvars.get(host) if hasattr(hostvars, "get") else None
-    return host_vars if hasattr(host_vars, "get") else {}
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import host_var
 
 
 def decommission_plan(gathered, host, runners_read):
@@ -35,11 +31,10 @@ def decommission_fleet(hosts, hostvars, variable="__decommission_fleet_host"):
     and what the hosts decommissioned in this run (``__decommission_done``) left in GitLab."""
     read_by_host, decommissioned = {}, {}
     for host in hosts or ():
-        host_vars = _host_vars(hostvars, host)
-        if host_vars.get("__decommission_done"):
-            decommissioned[str(host)] = host_vars.get("__decommission_plan")
-        elif host_vars.get(variable) is not None:
-            read_by_host[str(host)] = host_vars.get(variable)
+        if host_var(hostvars, host, "__decommission_done"):
+            decommissioned[str(host)] = host_var(hostvars, host, "__decommission_plan")
+        elif host_var(hostvars, host, variable) is not None:
+            read_by_host[str(host)] = host_var(hostvars, host, variable)
     return _decommission.fleet_view(read_by_host, decommissioned)
 
 

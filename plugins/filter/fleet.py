@@ -13,6 +13,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import host_var
 
 
 def _failing_clearly(function):
@@ -36,10 +37,7 @@ def gathered_by_host(hosts, hostvars, variable):
     """``{host: hostvars[host][variable]}`` for the hosts that have it (an unreachable host has not)."""
     found = {}
     for host in hosts or ():
-        host_vars = hostvars.get(host) if hasattr(hostvars, "get") else None
-        if host_vars is None:
-            continue
-        value = host_vars.get(variable) if hasattr(host_vars, "get") else None
+        value = host_var(hostvars, host, variable)
         if isinstance(value, dict) and not value.get("failed") and not value.get("unreachable"):
             found[str(host)] = value
     return found
@@ -67,12 +65,6 @@ def fleet_verify_refusals(results):
     return _fleet.verify_refusals(results)
 
 
-def _host_var(hostvars, host, variable, default=None):
-    host_vars = hostvars.get(host) if hasattr(hostvars, "get") else None
-    value = host_vars.get(variable) if host_vars is not None and hasattr(host_vars, "get") else None
-    return default if value is None else value
-
-
 def fleet_declared(declared, folder=None):
     """``{definitions, problems}``: a host's runner definitions with defaults filled, and what is wrong with them.
 
@@ -89,7 +81,7 @@ def fleet_problems(play_hosts, hostvars):
     """One line per host whose definitions ``fleet_declared`` found wrong; hosts declaring alike are named once."""
     by_problem = {}
     for host in play_hosts or ():
-        declared = _host_var(hostvars, host, "__gitlab_runner_declared", {})
+        declared = host_var(hostvars, host, "__gitlab_runner_declared", {})
         for problem in declared.get("problems") or () if isinstance(declared, dict) else ():
             by_problem.setdefault(problem, []).append(str(host))
     return [f"{problem} (hosts: {', '.join(hosts)})" for problem, hosts in by_problem.items()]
@@ -97,13 +89,13 @@ def fleet_problems(play_hosts, hostvars):
 
 def fleet_hosts_outside(all_hosts, hostvars, play_hosts, shared_names):
     """Hosts outside the run whose inventory declares one of the shared runners (a hint, never a guard)."""
-    declared = {host: _host_var(hostvars, host, "gitlab_runner_runners", []) for host in all_hosts or ()
+    declared = {host: host_var(hostvars, host, "gitlab_runner_runners", []) for host in all_hosts or ()
                 if host not in set(play_hosts or ())}
     return _fleet.hosts_outside(all_hosts or (), play_hosts or (), declared, shared_names or ())
 
 
 def _definitions_of(hostvars, host):
-    declared = _host_var(hostvars, host, "__gitlab_runner_declared", {})
+    declared = host_var(hostvars, host, "__gitlab_runner_declared", {})
     return declared.get("definitions") or [] if isinstance(declared, dict) else []
 
 
@@ -125,14 +117,14 @@ def fleet_entries(play_hosts, hostvars, shared_results=None, rotation="runner"):
     """``{host: {runners, pending}}``: the config.toml entries each host writes; holds tokens (no_log)."""
     entries = {}
     for host in play_hosts or ():
-        gathered = _host_var(hostvars, host, "__gitlab_runner_gathered", {})
-        per_host = _host_var(hostvars, host, "__gitlab_runner_per_host", {})
+        gathered = host_var(hostvars, host, "__gitlab_runner_gathered", {})
+        per_host = host_var(hostvars, host, "__gitlab_runner_per_host", {})
         results = list(shared_results or ()) + list(per_host.get("results") or () if isinstance(per_host, dict)
                                                     else ())
         entries[str(host)] = _fleet.host_entries(
             str(host), _fleet.host_report(str(host), gathered),
             _definitions_of(hostvars, host), results,
-            _host_var(hostvars, host, "__gitlab_runner_entry_url"), rotation=rotation)
+            host_var(hostvars, host, "__gitlab_runner_entry_url"), rotation=rotation)
     return entries
 
 

@@ -46,7 +46,8 @@ class ManagerUnregister:
     def unregister(self, name, url, token, system_id):
         """``removed``, ``gone`` (GitLab no longer knew the manager) or ``forbidden`` (token not valid)."""
         base = api_base(url)
-        action = f"Unregistering the runner manager of entry {name!r} from {base}"
+        action = (f"Unregistering the runner manager of entry {name!r} from {base}" if name
+                  else f"Removing runner manager {system_id} from {base}")
         endpoint = f"{base}/api/v4/runners/managers"
         body = json.dumps({"token": token, "system_id": system_id}).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -150,6 +150,10 @@ def test_no_secret_in_any_job_event_or_artifact(make_sim, tmp_path, request):
     assert rc == 0, output[-5000:]
     assert fleet.entry("h2", "shared") is None
 
+    rc, output = fleet.job(REPO_ROOT / "playbooks" / "prune.yml", extravars={"prune_stale_after": 7200})
+    assert rc == 0, output[-5000:]
+    assert "nothing stale to prune" in output
+
     assert fleet.scanned_events > 500
     request.node.user_properties.append((FIGURES_PROPERTY, {"runs scanned for secrets": fleet.jobs,
                                                             "job events scanned for secrets": fleet.scanned_events}))

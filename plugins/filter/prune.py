@@ -1,0 +1,55 @@
+# Copyright (c) runnerops.gitlab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Pruning's decision as a filter: which stale runner managers and per-host runners of the fleet go.
+
+Documented in the YAML file of its name beside this one.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.runnerops.gitlab.plugins.filter.fleet import gathered_by_host
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _prune
+from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW, seconds
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import host_var
+
+
+def _definitions(hosts, hostvars):
+    definitions = {}
+    for host in hosts or ():
+        try:
+            definitions[str(host)] = _fleet.definitions(host_var(hostvars, host, "gitlab_runner_runners", []))
+        except RunnerOpsError as error:
+            raise AnsibleFilterError(f"the runner definitions of {host} are wrong: {error.describe()}") from None
+    return definitions
+
+
+def prune_reads(inventory_hosts, hostvars):
+    """The ``gitlab_runner_info`` arguments (``group``, ``project`` or ``id``) that show every runner of the fleet."""
+    return _prune.prune_reads(_definitions(inventory_hosts, hostvars),
+                              gathered_by_host(inventory_hosts, hostvars, "__gitlab_runner_gathered"))
+
+
+def prune_plan(runner_results, inventory_hosts, hostvars, stale_after):
+    """What goes: ``{managers, runners, lines}``; ``managers`` holds tokens (loop over it under ``no_log``)."""
+    try:
+        threshold = seconds(stale_after, "stale_after", "Planning what to prune")
+    except RunnerOpsError as error:
+        raise AnsibleFilterError(error.describe()) from None
+    if threshold < LIVE_WINDOW:
+        raise AnsibleFilterError(
+            f"Planning what to prune failed: stale_after is {threshold} seconds, but GitLab shows a manager seen "
+            f"within {LIVE_WINDOW} seconds as online. Fix: set stale_after to {LIVE_WINDOW} or more (GitLab itself "
+            "calls a manager stale after 7 days, 604800).")
+    return _prune.prune_plan(_definitions(inventory_hosts, hostvars), inventory_hosts,
+                             gathered_by_host(inventory_hosts, hostvars, "__gitlab_runner_gathered"), runner_results,
+                             threshold)
+
+
+class FilterModule:
+    def filters(self):
+        return {"prune_plan": prune_plan, "prune_reads": prune_reads}

@@ -1,0 +1,14 @@
+# Copyright (c) runnerops.gitlab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Reading another host's variables from Ansible's ``hostvars`` in a filter, the one way the filters do it."""
+
+from __future__ import annotations
+
+
+def host_var(hostvars, host, variable, default=None):
+    """``hostvars[host][variable]``, or ``default`` when the host or the variable is missing (or None)."""
+    host_vars = hostvars.get(host) if hasattr(hostvars, "get") else None
+    value = host_vars.get(variable) if host_vars is not None and hasattr(host_vars, "get") else None
+    return default if value is None else value
