@@ -133,6 +133,11 @@ def fleet_pending(entries):
     return _fleet.pending_notes(entries or {})
 
 
+def fleet_failures(results):
+    """The message of each runner ``gitlab_runner_create`` could not settle, which ``no_log`` hid; never a token."""
+    return _fleet.failures(results or ())
+
+
 def fleet_report(results):
     """One line per settled runner: name, id and where its token came from; never a token."""
     return _fleet.settled_report(results or ())
@@ -143,6 +148,7 @@ class FilterModule:
         return {
             "fleet_declared": fleet_declared,
             "fleet_entries": fleet_entries,
+            "fleet_failures": fleet_failures,
             "fleet_hosts": fleet_hosts,
             "fleet_hosts_outside": fleet_hosts_outside,
             "fleet_pending": fleet_pending,

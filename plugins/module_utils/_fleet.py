@@ -20,7 +20,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as reference
 from ansible_collections.runnerops.gitlab.plugins.module_utils._config_schema import KeyCheck, key_code
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
-from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, known_time, read_time
+from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, known_time, parse_time, read_time
 
 
 @dataclass(frozen=True)
@@ -143,13 +143,15 @@ DEFINITION_SPEC = {
     "settings": {"type": "raw", "default": {}},
     "per_host": {"type": "bool", "default": False},
     "state": {"type": "str", "default": "present"},
+    "token_expires_at": {"type": "str"},
+    "token_rotation_deadline": {"type": "str"},
 }
 DEFINITION_DEFAULTS = {key: spec["default"] for key, spec in DEFINITION_SPEC.items() if "default" in spec}
 # Keys of a [[runners]] entry the role writes itself, from GitLab's answer and the role's variables.
 ROLE_ENTRY_KEYS = ("name", "url", "id", "token", "token_obtained_at", "token_expires_at", "executor")
 # What gitlab_runner_create takes from a definition, besides its name and owner.
 GITLAB_ATTRIBUTES = ("tags", "run_untagged", "locked", "access_level", "maximum_timeout", "paused",
-                     "maintenance_note")
+                     "maintenance_note", "token_expires_at", "token_rotation_deadline")
 # The keys of a [[runners]] entry in lower case, as gitlab-runner matches them.
 ENTRY_KEYS = {key.lower(): key for key in reference.TABLES["runners"]}
 CENTRAL_SETTINGS = {"feature_flags": {"FF_DISABLE_AUTOMATIC_TOKEN_ROTATION": True}}
@@ -249,6 +251,15 @@ def _check_definition(definition):
     if definition["state"] not in ("present", "absent"):
         raise _definition_error(label, f"state {definition['state']!r} is not present or absent.",
                                 "set state to present or absent.")
+    for key in ("token_expires_at", "token_rotation_deadline"):
+        if definition.get(key) not in (None, ""):
+            try:
+                parse_time(definition[key], key)
+            except RunnerOpsError as error:
+                raise _definition_error(label, error.reason, error.fix) from None
+    if definition.get("token_rotation_deadline") and not definition.get("token_expires_at"):
+        raise _definition_error(label, "token_rotation_deadline is set without token_expires_at.",
+                                "set token_expires_at too; the deadline must be no later than it.")
     if not isinstance(definition.get("settings"), dict):
         raise _definition_error(label, "settings is not a dictionary.",
                                 "give settings as the keys and tables of the [[runners]] entry.")
@@ -279,6 +290,18 @@ def expires_within(holders, now, seconds):
     """Whether a holder's token expires within ``seconds`` of ``now`` (a zero or missing expiry never does)."""
     return bool(expiring_before((entry.token_expires_at for entry in holders),
                                 now + datetime.timedelta(seconds=seconds)))
+
+
+def deadline_due(definition, holders, now, seconds):
+    """Whether central rotation must reset the first token now: its rotation deadline (after which GitLab refuses
+    a reset) is within ``seconds`` and the token held was obtained before that window opened (a token reset inside
+    it already is a second one, which no deadline binds)."""
+    deadline = read_time(definition.get("token_rotation_deadline"))
+    if deadline is None or not now < deadline <= now + datetime.timedelta(seconds=seconds):
+        return False
+    window_opened = deadline - datetime.timedelta(seconds=seconds)
+    obtained = [read_time(entry.token_obtained_at) for entry in holders if entry.token]
+    return any(moment is None or moment < window_opened for moment in obtained)
 
 
 def _request(definition, name, holders, run_system_ids, central_due):
@@ -324,7 +347,8 @@ def token_plan(declared_by_host, reports, outside_reports=(), now=None, rotation
                 name = runner_name(definition, host)
                 key = "per_host" if definition["state"] == "present" else "per_host_absent"
                 holders = _holders(name, [report] if report else [], only_host=host)
-                due = rotation == "central" and expires_within(holders, now, rotate_before)
+                due = rotation == "central" and (expires_within(holders, now, rotate_before)
+                                                 or deadline_due(definition, holders, now, rotate_before))
                 system_ids = [report.system_id] if report else []
                 plan[key].setdefault(host, []).append(_request(definition, name, holders, system_ids, due))
             else:
@@ -334,7 +358,8 @@ def token_plan(declared_by_host, reports, outside_reports=(), now=None, rotation
             plan["shared_absent"].append(_request(definition, name, [], [], False))
             continue
         holders = _holders(name, every_holder)
-        due = rotation == "central" and expires_within(holders, now, rotate_before)
+        due = rotation == "central" and (expires_within(holders, now, rotate_before)
+                                         or deadline_due(definition, holders, now, rotate_before))
         system_ids = [in_run[host].system_id for host in hosts if host in in_run]
         plan["shared"].append(_request(definition, name, holders, system_ids, due))
     return plan
@@ -469,3 +494,10 @@ def settled_report(results):
             line += f"; set aside what {', '.join(ignored)} held (not a runner token)"
         lines.append(line)
     return lines
+
+
+def failures(results):
+    """One line per runner ``gitlab_runner_create`` could not settle: its name and the module's message, which
+    names what was done, GitLab's answer and the fix, never a token."""
+    return [f"{(result.get('item') or {}).get('name') or '(unnamed)'}: {result.get('msg') or 'failed without a message'}"
+            for result in results or () if isinstance(result, dict) and result.get("failed")]

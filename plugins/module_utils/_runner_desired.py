@@ -7,12 +7,13 @@ should hold for it."""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW
-from ansible_collections.runnerops.gitlab.plugins.module_utils._times import read_time
+from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, format_time, parse_time, read_time
 from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import runner_token_problem
 
 RUNNER_TYPES = ("instance_type", "group_type", "project_type")
@@ -22,6 +23,8 @@ TOKEN_RESET_CHOICES = ("if_no_valid_token", "always", "never")
 MINIMUM_TIMEOUT = 600
 MAX_TAGS = 50
 MAX_TEXT = 1024
+# GitLab EE's lower bound for token_expires_at on POST /user/runners.
+MIN_REQUESTED_EXPIRY = datetime.timedelta(minutes=5)
 
 # Module option -> GitLab attribute, for the attributes a definition may declare.
 ATTRIBUTE_OPTIONS = {
@@ -100,7 +103,8 @@ class DesiredRunner:
 
     def __init__(self, name, runner_type, group=None, project=None, runner_id=None, state="present",
                  attributes=None, known_tokens=None, token_reset="if_no_valid_token", known_id=None,
-                 run_system_ids=None, protect_live_managers=None, live_manager_window=LIVE_WINDOW):
+                 run_system_ids=None, protect_live_managers=None, live_manager_window=LIVE_WINDOW,
+                 token_expires_at=None, token_rotation_deadline=None):
         self.name = name
         self.runner_type = runner_type
         self.group = group
@@ -117,6 +121,9 @@ class DesiredRunner:
         self.protect_live_managers = (token_reset != "always") if protect_live_managers is None \
             else bool(protect_live_managers)
         self.live_manager_window = live_manager_window
+        # Asked of GitLab (EE) for the first token of a runner this module creates; aware datetimes or None.
+        self.token_expires_at = token_expires_at
+        self.token_rotation_deadline = token_rotation_deadline
         # Known tokens that cannot be runner tokens: (index, KnownToken, what the token is). Set by check().
         self.ignored_tokens = []
 
@@ -145,6 +152,8 @@ class DesiredRunner:
             protect_live_managers=params.get("protect_live_managers"),
             live_manager_window=LIVE_WINDOW if params.get("live_manager_window") is None
             else params["live_manager_window"],
+            token_expires_at=_time_or_none(params.get("token_expires_at"), "token_expires_at"),
+            token_rotation_deadline=_time_or_none(params.get("token_rotation_deadline"), "token_rotation_deadline"),
         )
         desired.check()
         return desired
@@ -201,6 +210,7 @@ class DesiredRunner:
         if self.known_id is not None and self.known_id <= 0:
             fail(f"known_id {self.known_id} is not a runner id.",
                  "set known_id to the positive id hosts carry in config.toml, or remove it.")
+        self._check_requested_expiry(fail)
         timeout = self.attributes.get("maximum_timeout")
         if timeout is not None and timeout < MINIMUM_TIMEOUT:
             fail(f"maximum_timeout is {timeout} seconds; GitLab needs at least {MINIMUM_TIMEOUT} (10 minutes).",
@@ -241,6 +251,25 @@ class DesiredRunner:
         level = self.attributes.get("access_level")
         return level is not None and level not in ACCESS_LEVELS
 
+    def _check_requested_expiry(self, fail, now=None):
+        """What GitLab refuses whatever its version and limits; the upper bound (15 days, 21 on newer versions, and
+        the instance, group and project limits) is GitLab's to check."""
+        expires, deadline = self.token_expires_at, self.token_rotation_deadline
+        if deadline is not None and expires is None:
+            fail("token_rotation_deadline is set without token_expires_at.",
+                 "set token_expires_at too; the deadline must be no later than it.")
+        if expires is None:
+            return
+        now = now or datetime.datetime.now(UTC)
+        if expires < now + MIN_REQUESTED_EXPIRY:
+            fail(f"token_expires_at {format_time(expires)} is less than 5 minutes ahead; GitLab accepts from 5 "
+                 "minutes to 15 days ahead (21 on newer versions), within the instance, group and project limits.",
+                 "set token_expires_at further ahead, for example with now(utc=true) plus a few days.")
+        if deadline is not None and deadline > expires:
+            fail(f"token_rotation_deadline {format_time(deadline)} is later than token_expires_at "
+                 f"{format_time(expires)}.", "set token_rotation_deadline no later than token_expires_at (equal to "
+                 "it turns rotation off).")
+
     def create_payload(self, owner):
         payload = {"runner_type": self.runner_type, "description": self.name}
         if owner.kind == "group":
@@ -248,6 +277,9 @@ class DesiredRunner:
         elif owner.kind == "project":
             payload["project_id"] = owner.id
         payload.update(self.attributes)
+        for key in ("token_expires_at", "token_rotation_deadline"):
+            if getattr(self, key) is not None:
+                payload[key] = format_time(getattr(self, key))
         return payload
 
     def predicted_attributes(self):
@@ -279,6 +311,12 @@ class DesiredRunner:
     def ignored_token_report(self):
         return [{"index": index, "host": known.host, "system_id": known.system_id, "reason": kind}
                 for index, known, kind in self.ignored_tokens]
+
+
+def _time_or_none(value, option):
+    if value is None or str(value).strip() == "":
+        return None
+    return parse_time(value, option)
 
 
 def _text_or_none(value):

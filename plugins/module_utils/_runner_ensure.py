@@ -31,6 +31,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_lookup im
     runner_attributes,
     scope_fix,
 )
+from ansible_collections.runnerops.gitlab.plugins.module_utils._times import format_time, read_time
 
 
 class RunnerEnsurer:
@@ -176,10 +177,27 @@ class RunnerEnsurer:
         runner_id, token = answer.get("id"), answer.get("token")
         self._claim(runner_id, token)
         self._settle_duplicates(owner, runner_id)
+        self._check_applied_expiry(runner_id, answer.get("token_expires_at"))
 
         runner = public_runner(runner_id, attributes, desired.runner_type, owner)
         return self._result(True, runner, {}, runner, token=token,
                             token_expires_at=answer.get("token_expires_at"), token_source="created")
+
+    def _check_applied_expiry(self, runner_id, answered):
+        """Fail, the runner created, when GitLab did not apply the expiry asked for: CE does not declare the parameter
+        and silently drops it, so a token the user meant to be short-lived would live as long as the settings allow."""
+        asked = self.desired.token_expires_at
+        applied = read_time(answered)
+        if asked is None or (applied is not None and abs((applied - asked).total_seconds()) < 1):
+            return
+        raise RunnerOpsError(
+            f"Creating {self.desired.label}",
+            f"GitLab created it as runner {runner_id} but did not apply token_expires_at {format_time(asked)}: its "
+            f"token expires {format_time(applied) if applied else 'never'}. This GitLab does not take an expiry when "
+            "a runner is created (GitLab CE, or EE before the token expiry parameters of POST /user/runners).",
+            fix="remove token_expires_at and token_rotation_deadline from the definition (an expiration policy of the "
+                "instance, group or project gives tokens an expiry on every edition). The runner exists, so the next "
+                "run finds it and hands its hosts a token instead of creating another.")
 
     def _claim(self, runner_id, token):
         """Show GitLab at once that a host of this run is taking the new token.

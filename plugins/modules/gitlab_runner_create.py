@@ -218,6 +218,23 @@ options:
         window in which GitLab itself shows a runner as online.
     type: int
     default: 7200
+  token_expires_at:
+    description:
+      - When the token of a runner this module creates expires, for example V(2026-12-02T09:00:00Z) (without a time
+        zone, UTC). GitLab EE takes it from 5 minutes to 15 days ahead (21 days on newer versions), within the
+        instance, group and project token expiration limits, and applies it to the first token only; a reset token
+        gets the expiry those limits give.
+      - Checked before any call (at least 5 minutes ahead; GitLab checks the upper bound and the limits). Ignored for
+        a runner that already exists.
+      - GitLab CE does not take it. When GitLab answers without applying it, the module fails saying so, after the
+        runner was created, so the next run finds that runner instead of creating another.
+    type: str
+  token_rotation_deadline:
+    description:
+      - After this time GitLab (EE) refuses to reset the first token, also gitlab-runner's own rotation. Needs
+        O(token_expires_at) and is no later than it; equal to it, the token is never rotated.
+      - Central rotation (the role's C(gitlab_runner_token_rotation=central)) resets such a token before the deadline.
+    type: str
   token_reset:
     description:
       - When to reset the token of a runner that already exists.
@@ -293,6 +310,15 @@ EXAMPLES = r"""
     runner_type: instance_type
     token_reset: always
   register: shared_small
+  no_log: true
+
+- name: Create a runner whose first token expires in two days (GitLab EE)
+  runnerops.gitlab.gitlab_runner_create:
+    name: build-short-lived
+    runner_type: project_type
+    project: platform/ci/app
+    token_expires_at: "{{ '%Y-%m-%dT%H:%M:%SZ' | strftime(now(utc=true).timestamp() + 2 * 86400, utc=true) }}"
+  register: short_lived
   no_log: true
 
 - name: Delete a project runner
@@ -481,6 +507,8 @@ def argument_spec():
         "run_system_ids": {"type": "list", "elements": "str"},
         "protect_live_managers": {"type": "bool"},
         "live_manager_window": {"type": "int", "default": 7200},
+        "token_expires_at": {"type": "str", "no_log": False},
+        "token_rotation_deadline": {"type": "str", "no_log": False},
         "token_reset": {"type": "str", "default": "if_no_valid_token", "choices": list(TOKEN_RESET_CHOICES),
                         "no_log": False},
         "preflight": {"type": "bool", "default": True},

@@ -79,6 +79,11 @@ def bad_request(reason: str) -> ApiError:
     return ApiError(400, {"message": f"400 Bad request - {reason}"})
 
 
+def rotation_deadline_passed() -> ApiError:
+    """EE refuses to reset a token past the rotation deadline it was created with."""
+    return ApiError(422, {"message": "Token rotation deadline has passed"})
+
+
 def not_found(what: str) -> ApiError:
     return ApiError(404, {"message": f"404 {what} Not Found"})
 
@@ -270,6 +275,11 @@ CREATE_RUNNER: list[Rule] = [
     Param("group_id", Kind.INTEGER, required=True, given=("runner_type", "group_type")),
     Param("project_id", Kind.INTEGER, required=True, given=("runner_type", "project_type")),
     *RUNNER_ATTRIBUTES,
+]
+# EE only (``create_runner_params_ee``); CE declares neither, and Grape drops undeclared parameters.
+CREATE_RUNNER_EE: list[Rule] = [
+    Param("token_expires_at", Kind.DATETIME),
+    Param("token_rotation_deadline", Kind.DATETIME),
 ]
 UPDATABLE = ("description", "active", "paused", "tag_list", "run_untagged", "locked", "access_level",
              "maximum_timeout", "maintenance_note")
@@ -463,7 +473,7 @@ def create_app(sim: SimHolder) -> Flask:
     @api.post("/user/runners")
     def create_user_runner() -> Response:
         user = authenticate(state(), USER_RUNNERS_SCOPES)
-        p = checked(CREATE_RUNNER)
+        p = checked(CREATE_RUNNER + (CREATE_RUNNER_EE if state().settings.enterprise else []))
         runner_type = p["runner_type"]
         group = project = None
         if runner_type == "group_type":
@@ -487,6 +497,9 @@ def create_app(sim: SimHolder) -> Flask:
         errors = validation_errors(runner)
         if errors:
             raise bad_request(to_sentence(full_messages(errors)))
+        problem = state().requested_expiry_problem(runner, p.get("token_expires_at"), p.get("token_rotation_deadline"))
+        if problem:
+            raise bad_request(problem)
         state().add_runner(runner)
         return json_response(entities.registration_details(runner), 201)
 
@@ -557,7 +570,8 @@ def create_app(sim: SimHolder) -> Flask:
         runner = get_runner(checked([RUNNER_ID], {"id": runner_id})["id"])
         if not state().can_update_runner(user, runner):
             raise forbidden("No access granted")
-        state().reset_token(runner)
+        if not state().reset_token(runner):
+            raise rotation_deadline_passed()
         return json_response(entities.token_with_expiration(runner), 201)
 
     # ------------------------------------------------------------ user side: namespaces, user, metadata
@@ -683,7 +697,8 @@ def create_app(sim: SimHolder) -> Flask:
         p = checked([RUNNER_TOKEN])
         runner = authenticate_runner(p["token"])
         heartbeat(runner)
-        state().reset_token(runner)
+        if not state().reset_token(runner):
+            raise rotation_deadline_passed()
         return json_response(entities.token_with_expiration(runner), 201)
 
     @api.post("/jobs/request")

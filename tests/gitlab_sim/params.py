@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Mapping, Sequence
 
@@ -25,6 +26,7 @@ class Kind(Enum):
     BOOLEAN = "boolean"
     STRING_LIST = "string_list"  # Array[String] with CommaSeparatedToArray coercion
     HASH = "hash"
+    DATETIME = "datetime"  # Grape's DateTime: ISO 8601, naive taken as UTC
 
 
 class Invalid(Exception):
@@ -103,6 +105,15 @@ def coerce(kind: Kind, value: Any) -> Any:
         case Kind.HASH:
             if isinstance(value, dict):
                 return value
+        case Kind.DATETIME:
+            if isinstance(value, str) and value.strip():
+                text = value.strip()
+                text = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
+                try:
+                    moment = datetime.fromisoformat(text)
+                except ValueError:
+                    raise Invalid from None
+                return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     raise Invalid
 
 

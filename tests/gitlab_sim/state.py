@@ -37,6 +37,9 @@ TEXT_MAX_LENGTH = 1024
 
 ONLINE_WINDOW = timedelta(hours=2)
 STALE_WINDOW = timedelta(days=7)
+# EE's bounds for token_expires_at on POST /user/runners (gitlab-org/gitlab MR 226128).
+MIN_REQUESTED_EXPIRY = timedelta(minutes=5)
+MAX_REQUESTED_EXPIRY = timedelta(days=15)
 
 CREATED_RUNNER_TOKEN_PREFIX = "glrt-"
 LEGACY_SYSTEM_ID = "<legacy>"
@@ -117,6 +120,11 @@ class Settings:
     group_runner_token_expiration_interval: int | None = None
     project_runner_token_expiration_interval: int | None = None
     registration_token: str | None = None
+
+    @property
+    def enterprise(self) -> bool:
+        """GitLab EE, as ``/version`` tells it (``-ee``)."""
+        return self.version.endswith("-ee")
 
     def update(self, values: Mapping[str, Any], where: str = "settings") -> None:
         """Apply values after checking them all; unknown keys and wrong types raise SeedError."""
@@ -240,6 +248,8 @@ class Runner:
     active: bool = True
     maintenance_note: str | None = None
     token_expires_at: datetime | None = None
+    # EE: after it, the token can no longer be reset (set at creation, for the first token only).
+    token_rotation_deadline: datetime | None = None
     contacted_at: datetime | None = None
     creator_id: int | None = None
     updated_at: datetime | None = None
@@ -557,9 +567,34 @@ class SimState:
         runner.token_expires_at = self.token_expiry(runner)
         return runner
 
-    def reset_token(self, runner: Runner) -> None:
+    def reset_token(self, runner: Runner) -> bool:
+        """A new token with the expiry the settings give; False (nothing changed) past the rotation deadline."""
+        if runner.token_rotation_deadline is not None and self.now() > runner.token_rotation_deadline:
+            return False
         runner.token = self.new_runner_token(runner.runner_type, runner.registration_type)
         runner.token_expires_at = self.token_expiry(runner)
+        runner.token_rotation_deadline = None
+        return True
+
+    def requested_expiry_problem(self, runner: Runner, expires: datetime | None,
+                                 deadline: datetime | None) -> str | None:
+        """EE's checks of ``token_expires_at`` / ``token_rotation_deadline`` on create; applies them when fine.
+
+        Between 5 minutes and 15 days ahead, within the expiry the instance, group or project settings give,
+        and a deadline only with an expiry, no later than it.
+        """
+        if expires is None:
+            return "Token rotation deadline requires token expires at" if deadline is not None else None
+        now = self.now()
+        if not now + MIN_REQUESTED_EXPIRY <= expires <= now + MAX_REQUESTED_EXPIRY:
+            return "Token expires at must be between 5 minutes and 15 days from now"
+        if runner.token_expires_at is not None and expires > runner.token_expires_at:
+            return "Token expires at cannot be later than the runner token expiration limit"
+        if deadline is not None and deadline > expires:
+            return "Token rotation deadline must be less than or equal to token expires at"
+        runner.token_expires_at = expires
+        runner.token_rotation_deadline = deadline
+        return None
 
     def heartbeat(self, runner: Runner, system_id: str | None, info: Mapping[str, Any], ip: str | None) -> None:
         """What an authenticated runner call records: runner and manager contact."""
@@ -676,6 +711,7 @@ class SimState:
             "maintenance_note": r.maintenance_note,
             "token": r.token,
             "token_expires_at": format_time(r.token_expires_at),
+            "token_rotation_deadline": format_time(r.token_rotation_deadline),
             "registration_type": r.registration_type,
             "creator": self.users[r.creator_id].username if r.creator_id in self.users else None,
             "created_at": format_time(r.created_at),
@@ -759,7 +795,8 @@ _PROJECT_KEYS = ("path", "name", "description", "members", "runners_token", "sha
                  "group_runners_enabled", "runner_token_expiration_interval")
 _RUNNER_KEYS = ("id", "description", "name", "runner_type", "group", "project", "projects", "tag_list",
                 "run_untagged", "locked", "access_level", "maximum_timeout", "paused", "maintenance_note",
-                "token", "token_expires_at", "managers", "contacted_at", "created_at", "creator")
+                "token", "token_expires_at", "token_rotation_deadline", "managers", "contacted_at", "created_at",
+                "creator")
 _MANAGER_KEYS = ("system_id", "contacted_at", "created_at", "version", "revision", "platform", "architecture",
                  "executor", "ip_address")
 
@@ -984,6 +1021,8 @@ def _seed_runner(state: SimState, entry: Any, where: str) -> None:
         creator_id=creator.id if creator else None,
     )
     # An absent key means "as GitLab would compute it now"; an explicit null means never.
+    if "token_rotation_deadline" in entry:
+        runner.token_rotation_deadline = parse_time(entry["token_rotation_deadline"], f"{where}.token_rotation_deadline")
     if "token_expires_at" in entry:
         runner.token_expires_at = parse_time(entry["token_expires_at"], f"{where}.token_expires_at")
     else:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import stat
 import tomllib
@@ -379,3 +380,51 @@ def test_mistyped_definition_and_settings_keys_fail_before_any_gitlab_call(fleet
            "did you mean 'privileged'?" in message
     assert len(message) < 1000
     assert not (tmp_path / HOSTS[0] / "config.toml").exists()
+
+
+def in_days(days):
+    moment = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)
+    return moment.replace(microsecond=0)
+
+
+@pytest.mark.parametrize("version", ["18.11.0-ee", "18.11.0"])
+def test_a_short_lived_first_token_on_ee_and_a_clear_refusal_on_ce(make_sim, ansible_playbook, tmp_path, version):
+    sim = make_sim(dict(SEED, settings={"version": version}))
+    env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT}
+    expires = in_days(2)
+    short_lived = [dict(DEFINITIONS[0], token_expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"))]
+
+    first = ansible_playbook(SITE, inventory=inventory(tmp_path, short_lived), env=env)
+    (runner,) = sim.state()["runners"]
+    if version.endswith("-ee"):
+        assert first.rc == 0, first.output
+        assert runner["token_expires_at"] == expires.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        for host in HOSTS:
+            entry = config(tmp_path, host)["runners"][0]
+            assert entry["token"] == runner["token"] and entry["token_expires_at"] == expires
+            assert entry["token_obtained_at"].year > 2000
+        return
+    assert first.rc != 0
+    assert runner["token_expires_at"] is None
+    assert (f"shared-docker: Creating runner 'shared-docker' failed: GitLab created it as runner {runner['id']} but "
+            f"did not apply token_expires_at {expires.strftime('%Y-%m-%dT%H:%M:%SZ')}: its token expires never. This "
+            "GitLab does not take an expiry when a runner is created") in first.output
+    assert runner["token"] not in first.output
+    assert not any((tmp_path / host / "config.toml").exists() for host in HOSTS)
+
+    sim.clear_requests()
+    again = ansible_playbook(SITE, inventory=inventory(tmp_path, short_lived), env=env)
+    assert again.rc == 0, again.output
+    assert sim.requests("POST", "/api/v4/user/runners") == []
+    assert [item["description"] for item in sim.state()["runners"]] == ["shared-docker"]
+    current = sim.state()["runners"][0]["token"]
+    assert {config(tmp_path, host)["runners"][0]["token"] for host in HOSTS} == {current}
+
+
+def test_a_deadline_without_an_expiry_fails_before_any_gitlab_call(fleet):
+    sim, run = fleet
+    result = run([dict(DEFINITIONS[0], token_rotation_deadline="2030-01-01T00:00:00Z")])
+    assert result.rc != 0
+    assert "gitlab_runner_runners[shared-docker]: token_rotation_deadline is set without token_expires_at." in \
+        result.output
+    assert sim.requests() == []

@@ -202,3 +202,71 @@ def test_fifty_tags_are_fine(api):
     response = api("POST", "/user/runners", token=ALICE, json={"runner_type": "group_type", "group_id": 1,
                                                                "tag_list": tags})
     assert response.status_code == 201
+
+
+def at(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_ee_applies_a_requested_expiry_and_rotation_deadline(sim, gl_for):
+    expires, deadline = at(timedelta(days=2)), at(timedelta(days=1))
+    runner = created(gl_for, ALICE, {"runner_type": "group_type", "group_id": 1, "token_expires_at": expires,
+                                     "token_rotation_deadline": deadline})
+    assert runner.token_expires_at == expires.replace("Z", ".000Z")
+    stored = sim.runner(runner.id)
+    assert stored["token_expires_at"] == runner.token_expires_at
+    assert stored["token_rotation_deadline"] == deadline.replace("Z", ".000Z")
+
+
+def test_ce_drops_the_expiry_parameters_it_does_not_declare(sim, gl_for):
+    sim.settings(version="18.11.0")
+    runner = created(gl_for, ALICE, {"runner_type": "group_type", "group_id": 1,
+                                     "token_expires_at": at(timedelta(days=2))})
+    assert runner.token_expires_at is None
+    assert sim.runner(runner.id)["token_rotation_deadline"] is None
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"token_expires_at": at(timedelta(minutes=1))}, "Token expires at must be between 5 minutes and 15 days from now"),
+    ({"token_expires_at": at(timedelta(days=16))}, "Token expires at must be between 5 minutes and 15 days from now"),
+    ({"token_rotation_deadline": at(timedelta(days=1))}, "Token rotation deadline requires token expires at"),
+    ({"token_expires_at": at(timedelta(days=1)), "token_rotation_deadline": at(timedelta(days=2))},
+     "Token rotation deadline must be less than or equal to token expires at"),
+])
+def test_ee_refuses_an_expiry_outside_its_bounds(sim, gl_for, data, message):
+    gl = gl_for(ALICE)
+    gl.auth()
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as raised:
+        gl.user.runners.create({"runner_type": "group_type", "group_id": 1, **data})
+    assert raised.value.response_code == 400
+    assert raised.value.error_message == f"400 Bad request - {message}"
+    assert len(sim.state()["runners"]) == 5
+
+
+def test_an_expiry_beyond_the_groups_limit_is_refused(sim, gl_for):
+    sim.settings(group_runner_token_expiration_interval=24 * 3600)
+    gl = gl_for(ALICE)
+    gl.auth()
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as raised:
+        gl.user.runners.create({"runner_type": "group_type", "group_id": 1, "token_expires_at": at(timedelta(days=2))})
+    assert "cannot be later than the runner token expiration limit" in raised.value.error_message
+
+
+def test_a_malformed_expiry_is_a_grape_error(gl_for):
+    gl = gl_for(ALICE)
+    gl.auth()
+    with pytest.raises(gitlab.exceptions.GitlabCreateError) as raised:
+        gl.user.runners.create({"runner_type": "group_type", "group_id": 1, "token_expires_at": "tomorrow"})
+    assert raised.value.error_message == "token_expires_at is invalid"
+
+
+def test_no_reset_past_the_rotation_deadline(sim, gl_for):
+    runner = created(gl_for, ALICE, {"runner_type": "group_type", "group_id": 1,
+                                     "token_expires_at": at(timedelta(days=2)),
+                                     "token_rotation_deadline": at(timedelta(hours=1))})
+    sim.advance_clock(2 * 3600)
+    gl = gl_for(ALICE)
+    with pytest.raises(gitlab.exceptions.GitlabHttpError) as raised:
+        gl.http_post(f"/runners/{runner.id}/reset_authentication_token")
+    assert raised.value.response_code == 422
+    assert sim.runner(runner.id)["token"] == runner.token

@@ -921,3 +921,26 @@ def test_an_existing_token_keeps_the_earliest_age_its_holders_know():
              {"token": "glrt-good", "system_id": "s_c"}]
     result = ensure(fake, known_tokens=known)
     assert (result["token_source"], result["token_obtained_at"]) == ("existing", "2026-03-01T08:30:00+00:00")
+
+
+@pytest.mark.parametrize("extra, reason", [
+    ({"token_rotation_deadline": "2030-01-01T00:00:00Z"}, "token_rotation_deadline is set without token_expires_at."),
+    ({"token_expires_at": "2020-01-01T00:00:00Z"}, "token_expires_at 2020-01-01T00:00:00Z is less than 5 minutes ahead"),
+    ({"token_expires_at": "2030-01-01T00:00:00Z", "token_rotation_deadline": "2030-01-02T00:00:00Z"},
+     "token_rotation_deadline 2030-01-02T00:00:00Z is later than token_expires_at 2030-01-01T00:00:00Z."),
+    ({"token_expires_at": "soon"}, "token_expires_at 'soon' is not a date and time"),
+])
+def test_a_requested_expiry_gitlab_would_refuse_fails_before_any_call(extra, reason):
+    params = {"name": "r", "runner_type": "instance_type", **extra}
+    with pytest.raises(RunnerOpsError) as raised:
+        DesiredRunner.from_params(params)
+    assert raised.value.reason.startswith(reason)
+
+
+def test_a_requested_expiry_travels_in_the_create_call_in_gitlabs_format():
+    desired = DesiredRunner.from_params({"name": "r", "runner_type": "group_type", "group": "platform",
+                                         "token_expires_at": "2030-01-01T10:00:00+01:00",
+                                         "token_rotation_deadline": "2030-01-01T08:00:00Z"})
+    payload = desired.create_payload(Owner(kind="group", id=5, path="platform"))
+    assert payload["token_expires_at"] == "2030-01-01T09:00:00Z"
+    assert payload["token_rotation_deadline"] == "2030-01-01T08:00:00Z"
