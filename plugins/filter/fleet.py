@@ -133,6 +133,14 @@ def fleet_pending(entries):
     return _fleet.pending_notes(entries or {})
 
 
+def fleet_instances(play_hosts, hostvars):
+    """``{api_url: api_token}`` of the other GitLab instances the hosts' definitions name; holds tokens (``no_log``)."""
+    try:
+        return _fleet.instances({str(host): _definitions_of(hostvars, host) for host in play_hosts or ()})
+    except RunnerOpsError as error:
+        raise AnsibleFilterError(error.describe()) from None
+
+
 def fleet_failures(results):
     """The message of each runner ``gitlab_runner_create`` could not settle, which ``no_log`` hid; never a token."""
     return _fleet.failures(results or ())
@@ -151,6 +159,7 @@ class FilterModule:
             "fleet_failures": fleet_failures,
             "fleet_hosts": fleet_hosts,
             "fleet_hosts_outside": fleet_hosts_outside,
+            "fleet_instances": fleet_instances,
             "fleet_pending": fleet_pending,
             "fleet_problems": fleet_problems,
             "fleet_report": fleet_report,

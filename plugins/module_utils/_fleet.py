@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import re
 from dataclasses import dataclass, field
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -145,6 +146,10 @@ DEFINITION_SPEC = {
     "state": {"type": "str", "default": "present"},
     "token_expires_at": {"type": "str"},
     "token_rotation_deadline": {"type": "str"},
+    # Another GitLab instance than the role's connection: its API, a token for it, and the URL gitlab-runner uses.
+    "api_url": {"type": "str"},
+    "api_token": {"type": "str", "no_log": True},
+    "url": {"type": "str"},
 }
 DEFINITION_DEFAULTS = {key: spec["default"] for key, spec in DEFINITION_SPEC.items() if "default" in spec}
 # Keys of a [[runners]] entry the role writes itself, from GitLab's answer and the role's variables.
@@ -152,6 +157,8 @@ ROLE_ENTRY_KEYS = ("name", "url", "id", "token", "token_obtained_at", "token_exp
 # What gitlab_runner_create takes from a definition, besides its name and owner.
 GITLAB_ATTRIBUTES = ("tags", "run_untagged", "locked", "access_level", "maximum_timeout", "paused",
                      "maintenance_note", "token_expires_at", "token_rotation_deadline")
+# The instance of a definition that names its own; its token stays out of the requests (see instances()).
+INSTANCE_KEYS = ("api_url",)
 # The keys of a [[runners]] entry in lower case, as gitlab-runner matches them.
 ENTRY_KEYS = {key.lower(): key for key in reference.TABLES["runners"]}
 CENTRAL_SETTINGS = {"feature_flags": {"FF_DISABLE_AUTOMATIC_TOKEN_ROTATION": True}}
@@ -257,6 +264,14 @@ def _check_definition(definition):
                 parse_time(definition[key], key)
             except RunnerOpsError as error:
                 raise _definition_error(label, error.reason, error.fix) from None
+    if bool(definition.get("api_url")) != bool(definition.get("api_token")):
+        raise _definition_error(label, "api_url and api_token go together: one is set without the other.",
+                                "set both to use another GitLab instance for this runner, or neither to use the "
+                                "role's connection.")
+    for key in ("api_url", "url"):
+        if definition.get(key) and not re.match(r"^https?://[^/]+", str(definition[key])):
+            raise _definition_error(label, f"{key} {definition[key]!r} is not a URL with its scheme.",
+                                    f"give {key} as GitLab's base URL, for example https://gitlab.example.com.")
     if definition.get("token_rotation_deadline") and not definition.get("token_expires_at"):
         raise _definition_error(label, "token_rotation_deadline is set without token_expires_at.",
                                 "set token_expires_at too; the deadline must be no later than it.")
@@ -309,7 +324,7 @@ def _request(definition, name, holders, run_system_ids, central_due):
     owner_key = OWNER_KEY.get(definition["runner_type"])
     if owner_key:
         request[owner_key] = str(definition[owner_key])
-    for attribute in GITLAB_ATTRIBUTES:
+    for attribute in GITLAB_ATTRIBUTES + INSTANCE_KEYS:
         if definition.get(attribute) is not None:
             request[attribute] = definition[attribute]
     request["known_tokens"] = [
@@ -420,7 +435,8 @@ def host_entries(host, report, host_definitions, results, url, rotation="runner"
         settings = definition.get("settings") or {}
         if rotation == "central":
             settings = merge(settings, CENTRAL_SETTINGS)
-        entry = {"name": name, "url": url, "executor": definition.get("executor") or "shell", "settings": settings}
+        entry = {"name": name, "url": entry_url(definition, url), "executor": definition.get("executor") or "shell",
+                 "settings": settings}
         if result["runner"].get("id"):
             entry["id"] = result["runner"]["id"]
         if token:
@@ -430,6 +446,30 @@ def host_entries(host, report, host_definitions, results, url, rotation="runner"
                 entry["token_expires_at"] = result["token_expires_at"]
         runners.append(entry)
     return {"runners": runners, "pending": pending}
+
+
+def entry_url(definition, default):
+    """The URL gitlab-runner uses for a definition's runner: its own ``url``, else its instance's, else the role's."""
+    return definition.get("url") or definition.get("api_url") or default
+
+
+def instances(definitions_by_host):
+    """``{api_url: api_token}`` of the other GitLab instances the definitions name (holds tokens).
+
+    Requests carry only the ``api_url``; a task finds the token here, so no loop item ever holds one.
+    """
+    found = {}
+    for host, definitions in definitions_by_host.items():
+        for definition in definitions or ():
+            if not definition.get("api_url"):
+                continue
+            url = definition["api_url"]
+            if found.setdefault(url, definition["api_token"]) != definition["api_token"]:
+                raise _definition_error(f"gitlab_runner_runners[{definition['name']}] of {host}",
+                                        f"api_url {url} is given with two different api_tokens.",
+                                        "give every definition of one instance the same api_token (a group_vars "
+                                        "variable, say).")
+    return found
 
 
 def pending_notes(entries_by_host):
@@ -499,5 +539,10 @@ def settled_report(results):
 def failures(results):
     """One line per runner ``gitlab_runner_create`` could not settle: its name and the module's message, which
     names what was done, GitLab's answer and the fix, never a token."""
-    return [f"{(result.get('item') or {}).get('name') or '(unnamed)'}: {result.get('msg') or 'failed without a message'}"
-            for result in results or () if isinstance(result, dict) and result.get("failed")]
+    lines = []
+    for result in results or ():
+        if isinstance(result, dict) and result.get("failed"):
+            item = result.get("item") if isinstance(result.get("item"), dict) else {}
+            lines.append(f"{item.get('name') or item.get('api_url') or item.get('key') or '(unnamed)'}: "
+                         f"{result.get('msg') or 'failed without a message'}")
+    return lines

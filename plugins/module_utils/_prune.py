@@ -40,7 +40,8 @@ def fleet_names(definitions_by_host):
     shared, per_host = set(), set()
     for definitions in definitions_by_host.values():
         for definition in definitions or ():
-            if definition.get("state", "present") != "present":
+            # Pruning reads the role's own instance; a runner of another one is never taken for one of it.
+            if definition.get("state", "present") != "present" or definition.get("api_url"):
                 continue
             (per_host if definition.get("per_host") else shared).add(str(definition["name"]))
     return shared, per_host
@@ -71,6 +72,8 @@ def prune_reads(definitions_by_host, gathered_by_host):
     owners = set()
     for definitions in definitions_by_host.values():
         for definition in definitions or ():
+            if definition.get("api_url"):
+                continue
             for key in ("group", "project"):
                 if definition.get("runner_type") == f"{key}_type" and definition.get(key) not in (None, ""):
                     owners.add((key, str(definition[key])))

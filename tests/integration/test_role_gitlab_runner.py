@@ -428,3 +428,37 @@ def test_a_deadline_without_an_expiry_fails_before_any_gitlab_call(fleet):
     assert "gitlab_runner_runners[shared-docker]: token_rotation_deadline is set without token_expires_at." in \
         result.output
     assert sim.requests() == []
+
+
+def test_hosts_carry_runners_of_two_gitlab_instances(make_sim, ansible_playbook, tmp_path):
+    old, new = make_sim(SEED), make_sim(dict(SEED, users=[{"username": "alice", "tokens": [
+        {"token": "glpat-new-instance-00000000", "scopes": ["api"], "name": "fleet"}]}]))
+    env = {"GITLAB_URL": old.url, "GITLAB_PRIVATE_TOKEN": PAT}
+    # A fleet moving to a new instance declares a runner on each for a while.
+    both = [DEFINITIONS[0], dict(DEFINITIONS[0], name="shared-docker-new", api_url=new.url,
+                                 api_token="glpat-new-instance-00000000")]
+    first = ansible_playbook(SITE, inventory=inventory(tmp_path, both), env=env, verbosity=4)
+    assert first.rc == 0, first.output
+    (on_old,), (on_new,) = old.state()["runners"], new.state()["runners"]
+    assert (on_old["description"], on_new["description"]) == ("shared-docker", "shared-docker-new")
+    for host in HOSTS:
+        entries = {entry["name"]: entry for entry in config(tmp_path, host)["runners"]}
+        assert (entries["shared-docker"]["url"], entries["shared-docker"]["token"]) == (old.url, on_old["token"])
+        assert (entries["shared-docker-new"]["url"], entries["shared-docker-new"]["token"]) == (new.url, on_new["token"])
+    # One scope check per instance, each with its own token.
+    assert len(old.requests("GET", "/api/v4/personal_access_tokens/self")) == 1
+    assert len(new.requests("GET", "/api/v4/personal_access_tokens/self")) == 1
+    assert "glpat-new-instance" not in first.output and PAT not in first.output
+
+    again = ansible_playbook(SITE, inventory=inventory(tmp_path, both), env=env)
+    assert again.rc == 0 and all(again.changed(host) == 0 for host in HOSTS), again.output
+    assert len(new.state()["runners"]) == 1
+
+    # Then the old runner goes: declared absent, it leaves the old instance and every host.
+    moved = [dict(DEFINITIONS[0], state="absent"), both[1]]
+    done = ansible_playbook(SITE, inventory=inventory(tmp_path, moved), env=env, verbosity=4)
+    assert done.rc == 0, done.output
+    assert old.state()["runners"] == [] and len(new.state()["runners"]) == 1
+    assert all([entry["name"] for entry in config(tmp_path, host)["runners"]] == ["shared-docker-new"]
+               for host in HOSTS)
+    assert "glpat-new-instance" not in done.output and "glrt-" not in done.output

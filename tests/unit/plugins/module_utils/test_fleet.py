@@ -334,3 +334,45 @@ def test_central_rotation_resets_a_first_token_before_its_rotation_deadline(dead
         (NOW - datetime.timedelta(hours=obtained_hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
     holders = _fleet.host_report("h", gathered("s_1", held("shared", "glrt-a", obtained=obtained))).entries
     assert _fleet.deadline_due(definition, holders, NOW, 72 * 3600) is due
+
+
+def test_another_instance_travels_by_url_and_its_token_never_in_a_request():
+    other = dict(SHARED, name="other", api_url="https://gitlab-new.example.com", api_token="glpat-new")
+    declared = {"h": _fleet.definitions([SHARED, other])}
+    plan_ = _fleet.token_plan(declared, reports(h=gathered("s_1")), now=NOW)
+    by_name = {request["name"]: request for request in plan_["shared"]}
+    assert by_name["other"]["api_url"] == "https://gitlab-new.example.com" and "api_url" not in by_name["shared"]
+    assert "glpat-new" not in repr(plan_)
+    assert _fleet.instances(declared) == {"https://gitlab-new.example.com": "glpat-new"}
+    entries = _fleet.host_entries("h", None, declared["h"], [result("other", "glrt-o"), result("shared", "glrt-s")],
+                                  "https://gitlab.example.com")
+    assert [(entry["name"], entry["url"]) for entry in entries["runners"]] == [
+        ("other", "https://gitlab-new.example.com"), ("shared", "https://gitlab.example.com")]
+
+
+@pytest.mark.parametrize("extra, words", [
+    ({"api_url": "https://gitlab-new.example.com"}, "api_url and api_token go together"),
+    ({"api_url": "gitlab-new.example.com", "api_token": "glpat-x"}, "api_url 'gitlab-new.example.com' is not a URL"),
+])
+def test_an_instance_half_given_fails_naming_the_definition(extra, words):
+    with pytest.raises(RunnerOpsError) as caught:
+        _fleet.definitions([dict(SHARED, **extra)])
+    assert f"gitlab_runner_runners[shared]: {words}" in caught.value.reason
+    assert "glpat-x" not in str(caught.value)
+
+
+def test_one_instance_with_two_tokens_is_refused():
+    first = dict(SHARED, name="a", api_url="https://n.example.com", api_token="glpat-1")
+    second = dict(SHARED, name="b", api_url="https://n.example.com", api_token="glpat-2")
+    with pytest.raises(RunnerOpsError) as caught:
+        _fleet.instances({"h": _fleet.definitions([first, second])})
+    assert "is given with two different api_tokens" in caught.value.reason
+    assert "glpat-" not in str(caught.value)
+
+
+def test_failures_name_the_runner_and_show_the_modules_message():
+    results = [{"item": {"name": "shared"}, "failed": True, "msg": "Creating runner 'shared' failed: no."},
+               {"item": {"key": "https://n.example.com"}, "failed": True, "msg": "Checking failed."},
+               {"item": {"name": "fine"}, "runner": {"id": 1}}]
+    assert _fleet.failures(results) == ["shared: Creating runner 'shared' failed: no.",
+                                        "https://n.example.com: Checking failed."]
