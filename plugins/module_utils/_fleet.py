@@ -21,7 +21,13 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as reference
 from ansible_collections.runnerops.gitlab.plugins.module_utils._config_schema import KeyCheck, key_code
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
-from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, known_time, parse_time, read_time
+from ansible_collections.runnerops.gitlab.plugins.module_utils._times import (
+    UTC,
+    known_time,
+    parse_time,
+    read_time,
+    same_time,
+)
 
 
 @dataclass(frozen=True)
@@ -309,14 +315,14 @@ def expires_within(holders, now, seconds):
 
 def deadline_due(definition, holders, now, seconds):
     """Whether central rotation must reset the first token now: its rotation deadline (after which GitLab refuses
-    a reset) is within ``seconds`` and the token held was obtained before that window opened (a token reset inside
-    it already is a second one, which no deadline binds)."""
+    a reset) is within ``seconds``, and a host holds that first token. GitLab gives the first token exactly the
+    expiry asked for and a reset one the expiry its settings compute, so a token expiring at the declared
+    ``token_expires_at`` is the first one, and after one reset no deadline binds the token any more."""
     deadline = read_time(definition.get("token_rotation_deadline"))
     if deadline is None or not now < deadline <= now + datetime.timedelta(seconds=seconds):
         return False
-    window_opened = deadline - datetime.timedelta(seconds=seconds)
-    obtained = [read_time(entry.token_obtained_at) for entry in holders if entry.token]
-    return any(moment is None or moment < window_opened for moment in obtained)
+    asked = read_time(definition.get("token_expires_at"))
+    return any(entry.token and same_time(entry.token_expires_at, asked) for entry in holders)
 
 
 def _request(definition, name, holders, run_system_ids, central_due):

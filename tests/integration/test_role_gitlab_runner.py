@@ -462,3 +462,35 @@ def test_hosts_carry_runners_of_two_gitlab_instances(make_sim, ansible_playbook,
     assert all([entry["name"] for entry in config(tmp_path, host)["runners"]] == ["shared-docker-new"]
                for host in HOSTS)
     assert "glpat-new-instance" not in done.output and "glrt-" not in done.output
+
+
+def test_central_rotation_resets_a_first_token_once_before_its_rotation_deadline(make_sim, ansible_playbook,
+                                                                                  tmp_path):
+    sim = make_sim(SEED)
+    env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT}
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    bound = [dict(DEFINITIONS[0], token_expires_at=in_days(10).strftime(stamp),
+                  token_rotation_deadline=in_days(1).strftime(stamp))]
+
+    def run(rotate_before):
+        extra = {"gitlab_runner_token_rotation": "central", "gitlab_runner_token_rotate_before": rotate_before}
+        return ansible_playbook(SITE, inventory=inventory(tmp_path, bound, **extra), env=env)
+
+    # The deadline is beyond the window: nothing to do yet.
+    assert run(3600).rc == 0
+    first = sim.state()["runners"][0]["token"]
+    sim.clear_requests()
+    assert run(3600).rc == 0
+    assert sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token") == []
+
+    # Within two days of the deadline the first token is reset once, for every host; the next run leaves the
+    # second token alone, though the deadline is still ahead.
+    rotated = run(2 * 86400)
+    assert rotated.rc == 0, rotated.output
+    current = sim.state()["runners"][0]["token"]
+    assert current != first
+    assert {config(tmp_path, host)["runners"][0]["token"] for host in HOSTS} == {current}
+    sim.clear_requests()
+    again = run(2 * 86400)
+    assert again.rc == 0 and all(again.changed(host) == 0 for host in HOSTS), again.output
+    assert sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token") == []

@@ -320,19 +320,18 @@ def test_check_mode_says_create_or_reset_as_a_real_run_would_do():
     assert _fleet.pending_notes({"h": {"runners": [], "pending": []}}) == []
 
 
-@pytest.mark.parametrize("deadline_hours, obtained_hours_ago, due", [
-    (24, 60, True),      # the deadline is within the window and the token was obtained before it opened
-    (24, 1, False),      # already reset inside the window: a second token, which no deadline binds
-    (24, None, True),    # unknown age: reset while GitLab still allows it
-    (200, 48, False),    # the deadline is beyond the window
-    (-1, 48, False),     # passed: GitLab refuses a reset, nothing to do
+@pytest.mark.parametrize("deadline_hours, first_token, due", [
+    (24, True, True),      # the deadline is within the window and a host holds the first token
+    (24, False, False),    # already reset: GitLab gave the new token the expiry of its settings; no deadline binds it
+    (200, True, False),    # the deadline is beyond the window
+    (-1, True, False),     # passed: GitLab refuses a reset, nothing to do
 ])
-def test_central_rotation_resets_a_first_token_before_its_rotation_deadline(deadline_hours, obtained_hours_ago, due):
-    definition = dict(SHARED, token_expires_at=(NOW + datetime.timedelta(days=15)).isoformat(),
+def test_central_rotation_resets_a_first_token_before_its_rotation_deadline(deadline_hours, first_token, due):
+    asked = (NOW + datetime.timedelta(days=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    definition = dict(SHARED, token_expires_at=asked,
                       token_rotation_deadline=(NOW + datetime.timedelta(hours=deadline_hours)).isoformat())
-    obtained = None if obtained_hours_ago is None else \
-        (NOW - datetime.timedelta(hours=obtained_hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    holders = _fleet.host_report("h", gathered("s_1", held("shared", "glrt-a", obtained=obtained))).entries
+    held_expiry = asked.replace("Z", ".000Z") if first_token else "0001-01-01T00:00:00Z"
+    holders = _fleet.host_report("h", gathered("s_1", held("shared", "glrt-a", expires=held_expiry))).entries
     assert _fleet.deadline_due(definition, holders, NOW, 72 * 3600) is due
 
 
