@@ -464,8 +464,7 @@ def test_hosts_carry_runners_of_two_gitlab_instances(make_sim, ansible_playbook,
     assert "glpat-new-instance" not in done.output and "glrt-" not in done.output
 
 
-def test_central_rotation_resets_a_first_token_once_before_its_rotation_deadline(make_sim, ansible_playbook,
-                                                                                  tmp_path):
+def test_central_rotation_resets_a_first_token_once_before_its_deadline(make_sim, ansible_playbook, tmp_path):
     sim = make_sim(SEED)
     env = {"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT}
     stamp = "%Y-%m-%dT%H:%M:%SZ"
