@@ -27,3 +27,23 @@ def local_inventory(tmp_path, hosts, **host_vars):
                        for host in hosts}
     return {"all": {"children": {"gitlab_runners": {"hosts": inventory_hosts,
                                                     "vars": {"gitlab_runner_become": False}}}}}
+
+
+def entries_text(entries, head="concurrent = 2\n"):
+    """config.toml as gitlab-runner writes it, with one shell entry per ``(name, runner id, token)``; ``{url}`` is
+    left for ``lay_out_hosts`` to fill in."""
+    return head + "".join(f"""
+[[runners]]
+  name = "{name}"
+  url = "{{url}}"
+  id = {runner_id}
+  token = "{token}"
+  token_obtained_at = 2026-01-10T09:00:00Z
+  token_expires_at = 0001-01-01T00:00:00Z
+  executor = "shell"
+""" for name, runner_id, token in entries)
+
+
+def changing_calls(sim):
+    """The calls that could change GitLab, sorted: everything but reads."""
+    return sorted((item["method"], item["path"]) for item in sim.requests() if item["method"] != "GET")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from tests.integration._hosts import lay_out_hosts, local_inventory
+from tests.integration._hosts import changing_calls, entries_text, lay_out_hosts, local_inventory
 
 DECOMMISSION = REPO_ROOT / "playbooks" / "decommission.yml"
 PAT = "glpat-fleet-owner-0000000000"
@@ -51,24 +51,11 @@ SEED = {
 
 def config_text(host):
     entries = [("shared-docker", 31, SHARED), (f"build-{host}", 32 + HOSTS.index(host), BUILD[host])]
-    return "concurrent = 2\nlog_level = \"info\"\n" + "".join(f"""
-[[runners]]
-  name = "{name}"
-  url = "{{url}}"
-  id = {runner_id}
-  token = "{token}"
-  token_obtained_at = 2026-01-10T09:00:00Z
-  token_expires_at = 0001-01-01T00:00:00Z
-  executor = "shell"
-""" for name, runner_id, token in entries)
+    return entries_text(entries, head="concurrent = 2\nlog_level = \"info\"\n")
 
 
 def runners(sim):
     return {runner["id"]: runner for runner in sim.state()["runners"]}
-
-
-def changing_calls(sim):
-    return sorted((item["method"], item["path"]) for item in sim.requests() if item["method"] != "GET")
 
 
 def assert_no_token(run):

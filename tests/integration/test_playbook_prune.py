@@ -12,7 +12,7 @@ import datetime
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.integration._hosts import lay_out_hosts, local_inventory
+from tests.integration._hosts import changing_calls, entries_text, lay_out_hosts, local_inventory
 
 PRUNE = REPO_ROOT / "playbooks" / "prune.yml"
 SITE = REPO_ROOT / "playbooks" / "site.yml"
@@ -68,25 +68,12 @@ SEED = {
 
 def config_text(host):
     entries = [("shared-docker", 31, SHARED), (f"build-{host}", 32 + HOSTS.index(host), BUILD[host])]
-    return "concurrent = 2\n" + "".join(f"""
-[[runners]]
-  name = "{name}"
-  url = "{{url}}"
-  id = {runner_id}
-  token = "{token}"
-  token_obtained_at = 2026-01-10T09:00:00Z
-  token_expires_at = 0001-01-01T00:00:00Z
-  executor = "shell"
-""" for name, runner_id, token in entries)
+    return entries_text(entries)
 
 
 def managers(sim):
     return {runner["id"]: sorted(manager["system_id"] for manager in runner.get("managers", []))
             for runner in sim.state()["runners"]}
-
-
-def changing_calls(sim):
-    return sorted((item["method"], item["path"]) for item in sim.requests() if item["method"] != "GET")
 
 
 @pytest.fixture
