@@ -46,12 +46,15 @@ RUNNER = {"name": "shared", "runner_type": "group_type", "group": "platform", "t
 class AwxJobs:
     """Two local hosts, the API connection in group_vars (the documented layout), and a job per playbook."""
 
-    def __init__(self, tmp_path, sim):
+    def __init__(self, tmp_path, sim, other_instances=()):
         self.tmp_path = tmp_path
         self.sim = sim
+        # (simulator, its API token): a runner declared on each, through a definition's api_url and api_token.
+        self.other_instances = list(other_instances)
         self.jobs = 0
         self.scanned_events = 0
         self.secrets = {PAT, SECRET_KEY, DB_PASSWORD, LEGACY, "canary-s3-access-key"}
+        self.secrets |= {token for _other, token in self.other_instances}
         for index, host in enumerate(HOSTS, start=1):
             directory = tmp_path / "hosts" / host
             directory.mkdir(parents=True)
@@ -60,13 +63,15 @@ class AwxJobs:
     def inventory(self, image="alpine:3.20"):
         runner = json.loads(json.dumps(RUNNER))
         runner["settings"]["docker"]["image"] = image
+        elsewhere = [dict(runner, name=f"shared-on-{index}", api_url=other.url, api_token=token)
+                     for index, (other, token) in enumerate(self.other_instances, start=1)]
         return {"all": {"children": {"gitlab_runners": {
             "hosts": {host: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                              "gitlab_runner_config_path": str(self.tmp_path / "hosts" / host / "config.toml")}
                       for host in HOSTS},
             "vars": {"gitlab_runner_api_url": self.sim.url, "gitlab_runner_api_token": PAT,
                      "gitlab_runner_install_method": "none", "gitlab_runner_manage_service": False,
-                     "gitlab_runner_become": False, "gitlab_runner_runners": [runner]}}}}}
+                     "gitlab_runner_become": False, "gitlab_runner_runners": [runner] + elsewhere}}}}}
 
     def job(self, playbook, extravars=None, check=False, image="alpine:3.20"):
         """One job as AWX runs it; returns (rc, stdout). Every secret is searched for in what it kept."""
@@ -91,7 +96,8 @@ class AwxJobs:
         events = sorted(artifacts.rglob("job_events/*.json"))
         self.scanned_events += len(events)
         stdout = "".join(path.read_text(encoding="utf-8") for path in artifacts.rglob("stdout"))
-        self.secrets |= {runner["token"] for runner in self.sim.state()["runners"]}
+        for sim in [self.sim] + [other for other, _token in self.other_instances]:
+            self.secrets |= {runner["token"] for runner in sim.state()["runners"]}
         kept = [path for path in artifacts.rglob("*") if path.is_file()] + ([results] if results.exists() else [])
         for path in kept:
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -157,3 +163,17 @@ def test_no_secret_in_any_job_event_or_artifact(make_sim, tmp_path, request):
     assert fleet.scanned_events > 500
     request.node.user_properties.append((FIGURES_PROPERTY, {"runs scanned for secrets": fleet.jobs,
                                                             "job events scanned for secrets": fleet.scanned_events}))
+
+
+def test_no_secret_of_a_second_gitlab_instance_in_any_job_event(make_sim, tmp_path):
+    other_pat = "glpat-canary-second-instance-0"
+    other = make_sim(dict(SEED, users=[{"username": "alice", "tokens": [
+        {"token": other_pat, "scopes": ["api"], "name": "fleet"}]}], runners=[]))
+    fleet = AwxJobs(tmp_path, make_sim(SEED), other_instances=[(other, other_pat)])
+    site = REPO_ROOT / "playbooks" / "site.yml"
+    for check in (False, False, True):
+        rc, output = fleet.job(site, check=check)
+        assert rc == 0, output[-5000:]
+    assert [runner["description"] for runner in other.state()["runners"]] == ["shared-on-1"]
+    assert fleet.entry("h1", "shared-on-1")["url"] == other.url
+    assert fleet.scanned_events > 100
