@@ -13,7 +13,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import host_var
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var
 
 
 def _failing_clearly(function):
@@ -31,16 +31,6 @@ def _failing_clearly(function):
 def reports_of(hosts, hostvars, variable="__gitlab_runner_gathered"):
     """``HostReport`` of each host; a host without its gathered result reports nothing (it counts as outside)."""
     return _fleet.host_reports(gathered_by_host(hosts, hostvars, variable))
-
-
-def gathered_by_host(hosts, hostvars, variable):
-    """``{host: hostvars[host][variable]}`` for the hosts that have it (an unreachable host has not)."""
-    found = {}
-    for host in hosts or ():
-        value = host_var(hostvars, host, variable)
-        if isinstance(value, dict) and not value.get("failed") and not value.get("unreachable"):
-            found[str(host)] = value
-    return found
 
 
 def fleet_hosts(hosts, hostvars, variable="__gitlab_runner_gathered"):

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.runnerops.gitlab.plugins.filter.fleet import gathered_by_host
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _prune
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW, seconds
-from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import host_var
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var
 
 
 def _definitions(hosts, hostvars):

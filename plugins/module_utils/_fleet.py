@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as reference
+from ansible_collections.runnerops.gitlab.plugins.module_utils._config_declared import CREDENTIAL_KEYS, ENTRY_OPTION_KEYS
 from ansible_collections.runnerops.gitlab.plugins.module_utils._config_schema import KeyCheck, key_code
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import (
@@ -158,8 +159,6 @@ DEFINITION_SPEC = {
     "url": {"type": "str"},
 }
 DEFINITION_DEFAULTS = {key: spec["default"] for key, spec in DEFINITION_SPEC.items() if "default" in spec}
-# Keys of a [[runners]] entry the role writes itself, from GitLab's answer and the role's variables.
-ROLE_ENTRY_KEYS = ("name", "url", "id", "token", "token_obtained_at", "token_expires_at", "executor")
 # What gitlab_runner_create takes from a definition, besides its name and owner.
 GITLAB_ATTRIBUTES = ("tags", "run_untagged", "locked", "access_level", "maximum_timeout", "paused",
                      "maintenance_note", "token_expires_at", "token_rotation_deadline")
@@ -215,13 +214,14 @@ def _checked_keys(definition):
     full["name"] = str(definition["name"])
     settings = full.get("settings")
     if isinstance(settings, dict):
+        # The keys runner_config_sync takes as options of an entry: the role writes them itself.
         problems.extend(f"settings holds {key!r}, which the role writes itself from GitLab's answer."
-                        for key in settings if str(key).lower() in ROLE_ENTRY_KEYS and str(key).lower() != "executor")
+                        for key in settings if str(key).lower() in CREDENTIAL_KEYS)
         problems.extend(f"settings holds {key!r}; give it as the definition's executor." for key in settings
                         if str(key).lower() == "executor")
         check = KeyCheck("error")
         full["settings"] = check.table({key: value for key, value in settings.items()
-                                        if str(key).lower() not in ROLE_ENTRY_KEYS}, "runners", "settings")
+                                        if str(key).lower() not in ENTRY_OPTION_KEYS}, "runners", "settings")
         problems.extend(check.errors)
     if problems:
         raise _definition_error(label, " ".join(problems),

@@ -12,3 +12,13 @@ def host_var(hostvars, host, variable, default=None):
     host_vars = hostvars.get(host) if hasattr(hostvars, "get") else None
     value = host_vars.get(variable) if host_vars is not None and hasattr(host_vars, "get") else None
     return default if value is None else value
+
+
+def gathered_by_host(hosts, hostvars, variable):
+    """``{host: hostvars[host][variable]}`` for the hosts that have it (an unreachable host has not)."""
+    found = {}
+    for host in hosts or ():
+        value = host_var(hostvars, host, variable)
+        if isinstance(value, dict) and not value.get("failed") and not value.get("unreachable"):
+            found[str(host)] = value
+    return found
