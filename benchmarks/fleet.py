@@ -169,7 +169,7 @@ class Runner:
         if timings.exists():
             tasks = json.loads(timings.read_text(encoding="utf-8"))
             result["facts_s"] = sum(seconds for seconds, name in tasks if name == "Gathering Facts")
-            result["slowest_tasks"] = tasks[:8]
+            result["tasks"] = tasks
         if proc.returncode:
             result["log_tail"] = text[-4000:]
         return result

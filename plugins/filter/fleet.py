@@ -13,7 +13,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var, plain
 
 
 def _failing_clearly(function):
@@ -62,7 +62,7 @@ def fleet_declared(declared, folder=None):
     secrets) while ``fleet_problems`` reports them in the clear.
     """
     try:
-        return {"definitions": _fleet.definitions(declared, folder), "problems": []}
+        return {"definitions": _fleet.definitions(plain(declared), plain(folder)), "problems": []}
     except RunnerOpsError as error:
         return {"definitions": [], "problems": [error.describe()]}
 
@@ -118,6 +118,11 @@ def fleet_entries(play_hosts, hostvars, shared_results=None, rotation="runner"):
     return entries
 
 
+def fleet_config_changes(hosts, hostvars, variable="__gitlab_runner_config"):
+    """One line per host whose config.toml changed, then the count of the hosts that stayed as they were."""
+    return _fleet.config_changes(gathered_by_host(hosts, hostvars, variable))
+
+
 def fleet_pending(entries):
     """What check mode cannot show of ``fleet_entries``, one line per kind: runners to create, tokens to reset."""
     return _fleet.pending_notes(entries or {})
@@ -136,14 +141,21 @@ def fleet_failures(results):
     return _fleet.failures(results or ())
 
 
-def fleet_report(results):
-    """One line per settled runner: name, id and where its token came from; never a token."""
-    return _fleet.settled_report(results or ())
+def fleet_report(results, hosts=None, hostvars=None, variable=None):
+    """One line per settled runner: name, id and where its token came from; never a token. With ``variable``, the
+    loop results each host registered under it (its per-host runners) follow ``results``."""
+    every = list(results or ())
+    if variable:
+        for host in hosts or ():
+            registered = host_var(hostvars, host, variable, {})
+            every.extend(registered.get("results") or () if isinstance(registered, dict) else ())
+    return _fleet.settled_report(every)
 
 
 class FilterModule:
     def filters(self):
         return {
+            "fleet_config_changes": fleet_config_changes,
             "fleet_declared": fleet_declared,
             "fleet_entries": fleet_entries,
             "fleet_failures": fleet_failures,

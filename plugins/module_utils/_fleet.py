@@ -552,3 +552,27 @@ def failures(results):
             lines.append(f"{item.get('name') or item.get('api_url') or item.get('key') or '(unnamed)'}: "
                          f"{result.get('msg') or 'failed without a message'}")
     return lines
+
+
+def config_change_line(result):
+    """What ``runner_config_sync`` changed in one config.toml, as one line."""
+    def names(key):
+        return ", ".join(str(name) for name in result.get(key) or ()) or "none"
+
+    globals_changed = result.get("global_settings_changed") or ()
+    head = f"global settings changed: {', '.join(globals_changed)}" if globals_changed else "global settings unchanged"
+    return (f"{head}; added {names('added')}; updated {names('updated')}; removed {names('removed')}; "
+            f"unregistered {names('unregistered')}")
+
+
+def config_changes(results_by_host):
+    """One line per host whose config.toml changed (or would, in check mode), then how many hosts stayed as they
+    were; hosts without a result (failed, unreachable) are left out."""
+    lines, unchanged = [], 0
+    for host, result in results_by_host.items():
+        if result.get("changed"):
+            lines.append(f"{host}: {config_change_line(result)}")
+        else:
+            unchanged += 1
+    lines.append(f"config.toml unchanged on {unchanged} of {len(results_by_host)} hosts")
+    return lines

@@ -6,6 +6,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+
+def plain(value):
+    """``value`` as plain dicts and lists: Ansible hands filters lazy containers that template on access, and
+    copying those (as argument validation does) copies the templating engine with them."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
 
 def host_var(hostvars, host, variable, default=None):
     """``hostvars[host][variable]``, or ``default`` when the host or the variable is missing (or None)."""

@@ -358,11 +358,11 @@ def test_a_changed_global_setting_is_named_in_the_summary(fleet, tmp_path):
     assert all(config(tmp_path, host)["concurrent"] == 8 for host in HOSTS)
     assert all(changed.changed(host) == 1 for host in HOSTS), changed.output
     summary = changed.result("runnerops.gitlab.gitlab_runner : Report what changed in config.toml", host=HOSTS[0])
-    assert summary["msg"] == "global settings changed: concurrent; added none; updated none; removed none; " \
-                             "unregistered none"
+    assert summary["msg"] == [f"{host}: global settings changed: concurrent; added none; updated none; removed none; "
+                              "unregistered none" for host in HOSTS] + [f"config.toml unchanged on 0 of {len(HOSTS)} hosts"]
     again = run(extra={"gitlab_runner_concurrent": 8})
     assert again.result("runnerops.gitlab.gitlab_runner : Report what changed in config.toml",
-                        host=HOSTS[0])["msg"].startswith("global settings unchanged; added none;")
+                        host=HOSTS[0])["msg"] == [f"config.toml unchanged on {len(HOSTS)} of {len(HOSTS)} hosts"]
 
 
 def test_mistyped_definition_and_settings_keys_fail_before_any_gitlab_call(fleet, tmp_path):

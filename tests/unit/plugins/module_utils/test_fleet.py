@@ -375,3 +375,34 @@ def test_failures_name_the_runner_and_show_the_modules_message():
                {"item": {"name": "fine"}, "runner": {"id": 1}}]
     assert _fleet.failures(results) == ["shared: Creating runner 'shared' failed: no.",
                                         "https://n.example.com: Checking failed."]
+
+
+def test_config_changes_name_each_changed_host_and_count_the_rest():
+    results = {
+        "h1": {"changed": True, "global_settings_changed": ["concurrent"], "added": ["docker"], "updated": [],
+               "removed": [], "unregistered": []},
+        "h2": {"changed": False, "global_settings_changed": [], "added": [], "updated": []},
+        "h3": {"changed": True, "updated": ["docker", "shell"], "removed": ["old"], "unregistered": ["old"]},
+    }
+    assert fleet_filters.fleet_config_changes(["h1", "h2", "h3", "gone"], {
+        host: {"synced": result} for host, result in results.items()}, "synced") == [
+        "h1: global settings changed: concurrent; added docker; updated none; removed none; unregistered none",
+        "h3: global settings unchanged; added none; updated docker, shell; removed old; unregistered old",
+        "config.toml unchanged on 1 of 3 hosts",
+    ]
+
+
+def test_config_changes_leave_out_hosts_that_failed():
+    hostvars = {"h1": {"synced": {"failed": True, "msg": "no"}}, "h2": {"synced": {"changed": False}}}
+    assert fleet_filters.fleet_config_changes(["h1", "h2"], hostvars, "synced") == [
+        "config.toml unchanged on 1 of 1 hosts"]
+
+
+def test_report_adds_the_runners_each_host_settled_for_itself():
+    shared = [{"item": {"name": "shared"}, "runner": {"id": 1, "description": "shared"}, "token_source": "existing"}]
+    hostvars = {"h1": {"mine": {"results": [{"item": {"name": "own-h1"}, "token_source": "created",
+                                             "runner": {"id": 2, "description": "own-h1"}}]}},
+                "h2": {}}
+    lines = fleet_filters.fleet_report(shared, ["h1", "h2"], hostvars, "mine")
+    assert len(lines) == 2 and lines[0].startswith("shared") and lines[1].startswith("own-h1")
+    assert fleet_filters.fleet_report(shared) == lines[:1]
