@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections import Counter
@@ -37,7 +38,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.gitlab_sim.process import SimProcess  # noqa: E402  (needs the repository on sys.path)
+from benchmarks import report  # noqa: E402  (needs the repository on sys.path)
+from tests.gitlab_sim.process import SimProcess  # noqa: E402
 
 BENCH = REPO / "benchmarks"
 SITE = REPO / "playbooks" / "site.yml"
@@ -51,7 +53,7 @@ FAMILIES = ("role", "template", "module", "peer")
 
 SIZES = {
     # One axis at a time around the base point; the base belongs to every axis.
-    "full": {"base": (10, 5, 0), "N": (10, 50, 200), "M": (1, 5, 20), "K": (0, 2000)},
+    "full": {"base": (10, 5, 0), "N": (10, 50, 200, 500), "M": (1, 5, 20), "K": (0, 2000)},
     "quick": {"base": (2, 2, 0), "N": (2, 4), "M": (1, 2), "K": (0, 250)},
 }
 
@@ -152,16 +154,19 @@ class Runner:
         started = time.monotonic()
         with open(log, "w", encoding="utf-8") as output:
             proc = subprocess.Popen(command, cwd=self.work, env=run_env, stdout=output, stderr=subprocess.STDOUT)
+            tree = TreeMemory(proc.pid)
             # wait4 reports the peak RSS of ansible-playbook and of the workers it forked, whichever is largest.
             _pid, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - started
+        tree.stop()
         calls = sim.requests()
         text = log.read_text(encoding="utf-8")
         result = {
             "rc": proc.returncode,
             "wall_s": round(wall, 2),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "peak_tree_pss_mb": round(tree.peak_kb / 1024, 1),
             "changed": sum(int(value) for value in re.findall(r"\bchanged=(\d+)", text)),
             "failed": sum(int(value) for value in re.findall(r"\bfailed=(\d+)", text)),
         }
@@ -173,6 +178,58 @@ class Runner:
         if proc.returncode:
             result["log_tail"] = text[-4000:]
         return result
+
+
+class TreeMemory:
+    """The peak of the summed proportional set size (PSS) of a process and its descendants, sampled every second.
+
+    PSS splits the pages forked workers share with ansible-playbook among them, so the sum is the memory the run
+    holds, which the largest process alone (``peak_rss_mb``) understates and summed RSS overstates.
+    """
+
+    def __init__(self, pid, interval=1.0):
+        self.pid, self.interval, self.peak_kb = pid, interval, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self):
+        while not self._done.wait(self.interval):
+            self.peak_kb = max(self.peak_kb, sum(pss_kb(pid) for pid in descendants(self.pid)))
+
+
+def descendants(root):
+    """``root`` and every process below it, from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stream:
+                    parent = int(stream.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def pss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 ROUTE_IDS = re.compile(r"^/(groups|projects|runners)/([^/]+)")
@@ -408,50 +465,6 @@ def summarize(point, point_data):
     return summary
 
 
-def cell(value, width):
-    if value is None:
-        text = "-"
-    elif isinstance(value, float):
-        text = f"{value:.2f}" if value < 10 else f"{value:.1f}"
-    else:
-        text = str(value)
-    return text.rjust(width)
-
-
-# (header line 1, header line 2, width, value of a point)
-COLUMNS = (
-    ("", "point", 14, lambda key, get, summary: key),
-    ("role", "1st calls", 9, lambda key, get, summary: get("role", "first", "calls")),
-    ("role", "rerun calls", 11, lambda key, get, summary: get("role", "rerun", "calls")),
-    ("rerun", "writes", 6, lambda key, get, summary: get("role", "rerun", "writes")),
-    ("role", "1st s", 7, lambda key, get, summary: get("role", "first", "wall_s")),
-    ("role", "rerun s", 7, lambda key, get, summary: get("role", "rerun", "wall_s")),
-    ("template", "rerun s", 8, lambda key, get, summary: get("template", "rerun", "wall_s")),
-    ("rerun /", "template", 8, lambda key, get, summary: summary.get("rerun_wall_vs_template")),
-    ("role", "peak MB", 7, lambda key, get, summary: get("role", "rerun", "peak_rss_mb")),
-    ("template", "peak MB", 8, lambda key, get, summary: get("template", "rerun", "peak_rss_mb")),
-    ("module", "1st calls", 9, lambda key, get, summary: get("module", "first", "calls")),
-    ("module", "rerun calls", 11, lambda key, get, summary: get("module", "rerun", "calls")),
-    ("peer", "1st calls", 9, lambda key, get, summary: get("peer", "first", "calls")),
-    ("peer", "rerun calls", 11, lambda key, get, summary: get("peer", "rerun", "calls")),
-    ("module", "1st s", 7, lambda key, get, summary: get("module", "first", "wall_s")),
-    ("peer", "1st s", 7, lambda key, get, summary: get("peer", "first", "wall_s")),
-)
-
-
-def table(data):
-    """One line per point: the role, the template floor, and both modules."""
-    lines = [" ".join(top.rjust(width) for top, _bottom, width, _value in COLUMNS),
-             " ".join(bottom.rjust(width) for _top, bottom, width, _value in COLUMNS)]
-    for key, point_data in data["points"].items():
-        def get(family, run, field, point_data=point_data):
-            return measured(point_data, family, run, field)
-
-        summary = point_data.get("summary", {})
-        lines.append(" ".join(cell(value(key, get, summary), width) for _top, _bottom, width, value in COLUMNS))
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------------- main
 
 
@@ -536,8 +549,13 @@ def main(argv=None):
                     save(args.results, data)
                     shutil.rmtree(work, ignore_errors=True)
     print()
-    print(table(data))
+    table_text = report.table(data)
+    print(table_text)
     print(f"\nResults: {args.results}")
+    if args.mode == "full":
+        # Only the full sweep speaks for the targets: it rewrites the README's tables and the picture.
+        done, drawn = report.conclude(args.results, table_text)
+        print("\n" + report.targets_markdown(done) + f"\n\nPicture: {drawn}; tables in {report.README}")
     failed = [f"{key} {family} {name}" for key, point_data in data["points"].items()
               for family, runs in point_data.items() if family in FAMILIES
               for name, run in runs.items() if run["rc"]]
