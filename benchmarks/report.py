@@ -158,11 +158,37 @@ def environment_line(data):
             f"{env.get('community_general')}, forks {env.get('forks')} (`results/full.json`).")
 
 
+def steps_markdown(data, share=0.005):
+    """The tasks of the role's no-op rerun at the largest N, costliest first, down to ``share`` of the run."""
+    ns = n_axis(data)
+    if not ns:
+        return "No run measured."
+    n = ns[-1]
+    rerun, template = run_of(data, at(n, BASE_M, BASE_K), "role", "rerun"), run_of(
+        data, at(n, BASE_M, BASE_K), "template", "rerun")
+    if not rerun.get("tasks"):
+        return f"No task timings at N={n}."
+    wall = rerun["wall_s"]
+    lines = [f"No-op rerun at N={n}, M={BASE_M}: {wall:.0f} s in all (template floor: "
+             f"{template.get('wall_s', 0):.0f} s, of which "
+             + ", ".join(f"{name.lower()} {seconds:.0f} s" for seconds, name in template.get("tasks") or ()) + ").",
+             "", "| Step | Seconds | Per host | Share |", "|---|---|---|---|"]
+    shown = [(seconds, name) for seconds, name in rerun["tasks"] if seconds >= wall * share]
+    for seconds, name in shown:
+        lines.append(f"| {name.split(' : ', 1)[-1]} | {seconds:.1f} | {seconds / n * 1000:.0f} ms | "
+                     f"{seconds / wall:.0%} |")
+    rest = sum(seconds for seconds, _name in rerun["tasks"]) - sum(seconds for seconds, _name in shown)
+    lines.append(f"| {len(rerun['tasks']) - len(shown)} other steps, each under {share:.1%} | {rest:.1f} | "
+                 f"{rest / n * 1000:.0f} ms | {rest / wall:.0%} |")
+    return "\n".join(lines)
+
+
 def update_readme(data, table_text, picture):
     text = README.read_text(encoding="utf-8")
     text = replace_section(text, "targets", targets_markdown(data["targets"]))
+    text = replace_section(text, "steps", steps_markdown(data))
     figures = (f"{environment_line(data)}\n\n![Wall time against hosts, API calls against definitions]"
-               f"({picture.relative_to(BENCH).as_posix()})\n\n```\n{table_text}\n```")
+               f"({picture.relative_to(README.parent).as_posix()})\n\n```\n{table_text}\n```")
     text = replace_section(text, "figures", figures)
     README.write_text(text, encoding="utf-8")
 
@@ -217,7 +243,7 @@ def table(data):
 
 # ---------------------------------------------------------------------- the picture
 
-COLOURS = {"role": "#1f5fa8", "template": "#7a7a7a", "peer": "#c2571a"}
+COLOURS = {"role": "#1f5fa8", "module": "#2e8b57", "template": "#7a7a7a", "peer": "#c2571a"}
 
 
 def nice_ticks(top, count=5):
@@ -300,6 +326,8 @@ def picture(data, path):
                   "shared runner definitions (M)", "API calls", [
                       ("role, first run", COLOURS["role"], False, calls("role", "first")),
                       ("role, no-op rerun", COLOURS["role"], True, calls("role", "rerun")),
+                      ("gitlab_runner_create alone, first run", COLOURS["module"], False, calls("module", "first")),
+                      ("gitlab_runner_create alone, rerun", COLOURS["module"], True, calls("module", "rerun")),
                       ("community.general, first run", COLOURS["peer"], False, calls("peer", "first")),
                       ("community.general, rerun", COLOURS["peer"], True, calls("peer", "rerun")),
                       (f"community.general, first run, K={crowded}", COLOURS["peer"], True,
