@@ -322,18 +322,19 @@ def picture(data, path):
         ("template floor, first run", COLOURS["template"], False, walls("template", "first")),
         ("template floor, rerun", COLOURS["template"], True, walls("template", "rerun")),
     ], ns or [1])
+    crowded_calls = run_of(data, at(small, BASE_M, crowded), "peer", "first").get("calls")
+    api_series = [
+        ("role, first run", COLOURS["role"], False, calls("role", "first")),
+        ("role, no-op rerun", COLOURS["role"], True, calls("role", "rerun")),
+        ("gitlab_runner_create alone, first run", COLOURS["module"], False, calls("module", "first")),
+        ("gitlab_runner_create alone, rerun", COLOURS["module"], True, calls("module", "rerun")),
+        ("community.general, first run", COLOURS["peer"], False, calls("peer", "first")),
+        ("community.general, rerun", COLOURS["peer"], True, calls("peer", "rerun")),
+        (f"community.general, first run, K={crowded}", COLOURS["peer"], True,
+         [(BASE_M, crowded_calls)] if crowded_calls is not None else []),
+    ]
     body += panel(width / 2, 0, width / 2, height, f"GitLab API calls, N={small}, K={BASE_K}",
-                  "shared runner definitions (M)", "API calls", [
-                      ("role, first run", COLOURS["role"], False, calls("role", "first")),
-                      ("role, no-op rerun", COLOURS["role"], True, calls("role", "rerun")),
-                      ("gitlab_runner_create alone, first run", COLOURS["module"], False, calls("module", "first")),
-                      ("gitlab_runner_create alone, rerun", COLOURS["module"], True, calls("module", "rerun")),
-                      ("community.general, first run", COLOURS["peer"], False, calls("peer", "first")),
-                      ("community.general, rerun", COLOURS["peer"], True, calls("peer", "rerun")),
-                      (f"community.general, first run, K={crowded}", COLOURS["peer"], True,
-                       [(BASE_M, value) for value in [run_of(data, at(small, BASE_M, crowded), "peer", "first").get(
-                           "calls")] if value is not None]),
-                  ], ms or [1], legend_shift=0.3)
+                  "shared runner definitions (M)", "API calls", api_series, ms or [1], legend_shift=0.3)
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">\n'
            f'<rect width="{width}" height="{height}" fill="white"/>\n' + "\n".join(body) + "\n</svg>\n")

@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 import re
+import signal
 import sys
 import time
 import tomllib
@@ -72,8 +73,18 @@ def poll(runner, sid):
         return f"unreachable ({error.__class__.__name__})"
 
 
+STOPPING = []
+
+
+def stop_gracefully(_signum, _frame):
+    # As gitlab-runner does on SIGQUIT: take no new job, let the running ones finish, then exit cleanly.
+    print("received SIGQUIT: no new jobs, stopping once the running ones are done", flush=True)
+    STOPPING.append(True)
+
+
 def run(config_path):
-    while True:
+    signal.signal(signal.SIGQUIT, stop_gracefully)
+    while not STOPPING:
         interval = 3
         try:
             with open(config_path, "rb") as stream:
@@ -85,7 +96,11 @@ def run(config_path):
                     print(f"runner {runner.get('name')!r}: jobs/request -> {poll(runner, sid)}", flush=True)
         except (OSError, tomllib.TOMLDecodeError) as error:
             print(f"cannot load {config_path}: {error}", flush=True)
-        time.sleep(interval)
+        for _tick in range(int(interval * 10)):
+            if STOPPING:
+                break
+            time.sleep(0.1)
+    print("stopped", flush=True)
 
 
 def main(argv):
