@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -40,8 +41,9 @@ def apt(tmp_path_factory):
                f"-o=Dir::Etc::SourceParts={root / 'sources.list.d'}", f"-o=Dir::Etc::Preferences.d={root / 'preferences.d'}",
                "-o=APT::Architecture=amd64", "-o=Debug::NoLocking=1"]
 
-    def run(*args):
-        return subprocess.run(["apt-get", *options, *args], capture_output=True, text=True, check=False)
+    def run(*args, status=None):
+        state = [f"-o=Dir::State::status={status}"] if status else []
+        return subprocess.run(["apt-get", *options, *state, *args], capture_output=True, text=True, check=False)
 
     updated = run("update")
     assert updated.returncode == 0, updated.stdout + updated.stderr
@@ -75,3 +77,46 @@ def test_an_older_gitlab_runner_pinned_alone_breaks_as_it_does_against_gitlabs_r
     proc = apt("-s", "install", "gitlab-runner=17.10.1-1")
     assert proc.returncode != 0
     assert "gitlab-runner-helper-images (= 17.10.1-1) but 17.11.0-1 is to be installed" in proc.stdout + proc.stderr
+
+
+def installed_pair(tmp_path, version):
+    """The machine's dpkg status with the gitlab-runner pair of ``version`` installed and held, as the role
+    leaves a host it pinned."""
+    stanzas = [
+        ("gitlab-runner-helper-images", ""),
+        ("gitlab-runner", f"python3 (>= 3.11), gitlab-runner-helper-images (= {version}-1)"),
+    ]
+    status = tmp_path / "status"
+    text = Path("/var/lib/dpkg/status").read_text(encoding="utf-8").rstrip("\n") + "\n"
+    for name, depends in stanzas:
+        text += (f"\nPackage: {name}\nStatus: hold ok installed\nPriority: optional\nSection: devel\n"
+                 f"Maintainer: runnerops.gitlab tests <tests@localhost>\nArchitecture: all\nVersion: {version}-1\n"
+                 + (f"Depends: {depends}\n" if depends else "") + f"Description: {name}\n")
+    status.write_text(text, encoding="utf-8")
+    return status
+
+
+@pytest.mark.parametrize("target", ["17.11.0", "17.10.1"])
+def test_moving_a_held_pair_to_another_version_resolves_in_one_transaction(apt, tmp_path, target):
+    start = "17.10.1" if target == "17.11.0" else "17.11.0"
+    status = installed_pair(tmp_path, start)
+    # What the role runs: both packages at the new version, allowed to change what it held, downgrades allowed.
+    proc = apt("-s", "install", "--allow-change-held-packages", "--allow-downgrades",
+               *_install.packages(target, "Debian")["names"], status=status)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert installs(proc) == {"gitlab-runner": f"{target}-1", "gitlab-runner-helper-images": f"{target}-1"}
+
+
+def test_a_held_pair_stays_on_a_plain_upgrade_and_moves_only_together(apt, tmp_path):
+    status = installed_pair(tmp_path, "17.10.1")
+    upgrade = apt("-s", "upgrade", status=status)
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    assert installs(upgrade) == {} and "kept back" in upgrade.stdout
+    # One package at a time, as a role installing the two in separate transactions asks: each order breaks.
+    helper_first = apt("-s", "install", "--allow-change-held-packages", "gitlab-runner-helper-images=17.11.0-1",
+                       status=status)
+    assert helper_first.returncode != 0
+    assert "Depends: gitlab-runner-helper-images (= 17.10.1-1) but 17.11.0-1 is to be installed" in helper_first.stdout
+    runner_first = apt("-s", "install", "--allow-change-held-packages", "gitlab-runner=17.11.0-1", status=status)
+    assert runner_first.returncode != 0
+    assert "Depends: gitlab-runner-helper-images (= 17.11.0-1) but 17.10.1-1 is to be installed" in runner_first.stdout
