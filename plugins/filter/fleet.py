@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _health, _install
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var, plain
 
@@ -123,6 +123,30 @@ def fleet_config_changes(hosts, hostvars, variable="__gitlab_runner_config"):
     return _fleet.config_changes(gathered_by_host(hosts, hostvars, variable))
 
 
+def fleet_health_plan(hosts, hostvars, entries):
+    """``[{id, name, hosts: {host: system_id}}]``: the runners of the role's GitLab each host must show up for."""
+    entries = entries or {}
+    by_host, system_ids, own = {}, {}, {}
+    for host in hosts or ():
+        host = str(host)
+        by_host[host] = (entries.get(host) or {}).get("runners") or []
+        system_ids[host] = _fleet.host_report(host, host_var(hostvars, host, "__gitlab_runner_gathered", {})).system_id
+        own[host] = {_fleet.runner_name(definition, host) for definition in _definitions_of(hostvars, host)
+                     if not definition.get("api_url")}
+    return _health.plan(by_host, system_ids, own)
+
+
+@_failing_clearly
+def fleet_health_problems(runners, before_results, results, version=None):
+    """Lines naming each host whose gitlab-runner made no contact since the check began; empty when all did."""
+    if isinstance(results, dict):
+        results = [results]
+    expected = None
+    if version and str(version).strip() != "latest":
+        expected = "{}.{}.{}".format(*_install.parse_version(version)[0])
+    return _health.problems(runners or [], before_results or [], results or [], expected)
+
+
 def fleet_pending(entries):
     """What check mode cannot show of ``fleet_entries``, one line per kind: runners to create, tokens to reset."""
     return _fleet.pending_notes(entries or {})
@@ -159,6 +183,8 @@ class FilterModule:
             "fleet_declared": fleet_declared,
             "fleet_entries": fleet_entries,
             "fleet_failures": fleet_failures,
+            "fleet_health_plan": fleet_health_plan,
+            "fleet_health_problems": fleet_health_problems,
             "fleet_hosts": fleet_hosts,
             "fleet_hosts_outside": fleet_hosts_outside,
             "fleet_instances": fleet_instances,

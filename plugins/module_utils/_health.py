@@ -1,0 +1,82 @@
+# Copyright (c) runnerops.gitlab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Whether gitlab-runner on every host made contact with GitLab, as GitLab's runner managers show it.
+
+A host is healthy when, for each runner it carries, GitLab lists a manager with the host's system id whose
+last contact is newer than it was when the check began. The play's own token check also counts as a contact
+in GitLab; it happens before the check begins, so only gitlab-runner's own requests can move the time on.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.runnerops.gitlab.plugins.module_utils._times import known_time, read_time
+
+CAUSES = ("Likely causes: the url in config.toml does not reach GitLab from the host, a firewall or a proxy "
+          "stands between them (a proxy goes in gitlab_runner_service_environment), or GitLab refuses the "
+          "runner's token; the service's log on the host says which (journalctl -u gitlab-runner).")
+
+
+def plan(entries_by_host, system_ids, own_instance_names):
+    """``[{id, name, hosts: {host: system_id}}]``: each runner of the role's GitLab the hosts carry, with the
+    hosts expected to show up as its managers.
+
+    ``entries_by_host``: ``{host: [entry]}`` (name and id); ``system_ids``: ``{host: system_id}``;
+    ``own_instance_names``: ``{host: names}`` of the runners on the role's own GitLab connection.
+    """
+    runners = {}
+    for host, entries in entries_by_host.items():
+        system_id = system_ids.get(host)
+        for entry in entries or ():
+            if not system_id or not entry.get("id") or entry.get("name") not in own_instance_names.get(host, ()):
+                continue
+            runner = runners.setdefault(int(entry["id"]), {"id": int(entry["id"]), "name": entry["name"], "hosts": {}})
+            runner["hosts"][host] = system_id
+    return sorted(runners.values(), key=lambda runner: runner["id"])
+
+
+def _contacts(results):
+    """``{(runner_id, system_id): manager}`` from ``gitlab_runner_info`` loop results, and ``{runner_id: msg}`` of
+    the reads that failed."""
+    managers, failed = {}, {}
+    for result in results or ():
+        if not isinstance(result, dict) or not isinstance(result.get("item"), dict):
+            continue
+        runner_id = result["item"].get("id")
+        if result.get("runners") is None:
+            # The read itself failed; a read whose retries ran out still holds what GitLab listed.
+            failed[runner_id] = result.get("msg") or "reading the runner failed"
+            continue
+        for runner in result.get("runners") or ():
+            for manager in runner.get("managers") or ():
+                managers[(runner_id, manager.get("system_id"))] = manager
+    return managers, failed
+
+
+def problems(runners, before_results, results, version=None):
+    """One line per host and runner whose gitlab-runner made no contact since the check began (or reports another
+    version than ``version``), then the likely causes; empty when every host is healthy."""
+    before, _failed = _contacts(before_results)
+    now, failed = _contacts(results)
+    lines = []
+    for runner in runners or ():
+        label = f"runner {runner['name']} (id {runner['id']})"
+        if runner["id"] in failed:
+            lines.append(f"{label}: {failed[runner['id']]}")
+            continue
+        for host, system_id in sorted(runner["hosts"].items()):
+            manager = now.get((runner["id"], system_id))
+            if manager is None:
+                lines.append(f"{host}: GitLab lists no runner manager with its system id {system_id} for {label}: "
+                             "gitlab-runner on the host never made contact with this runner's token.")
+                continue
+            last = read_time(manager.get("contacted_at"))
+            earlier = read_time((before.get((runner["id"], system_id)) or {}).get("contacted_at"))
+            if last is None or (earlier is not None and last <= earlier):
+                lines.append(f"{host}: gitlab-runner made no contact for {label} while the check waited "
+                             f"(last contact {known_time(last) or 'never'}).")
+            elif version and str(manager.get("version") or "") != version:
+                lines.append(f"{host}: gitlab-runner reports version {manager.get('version') or 'none'} for {label}, "
+                             f"not {version}: the service still runs the version it started with.")
+    return lines + [CAUSES] if lines else []

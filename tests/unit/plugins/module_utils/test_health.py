@@ -1,0 +1,85 @@
+# Copyright (c) runnerops.gitlab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The health check's decision: which hosts' gitlab-runner made no contact with GitLab since the check began."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.runnerops.gitlab.plugins.filter import fleet as fleet_filters
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _health
+
+RUNNERS = [{"id": 7, "name": "shared", "hosts": {"h1": "s_000000000001", "h2": "s_000000000002"}}]
+
+
+def read(runner_id, *managers, failed=None):
+    """A gitlab_runner_info loop result for one runner: its managers as (system_id, contacted_at, version)."""
+    if failed:
+        return {"item": {"id": runner_id}, "failed": True, "msg": failed}
+    return {"item": {"id": runner_id}, "runners": [{"id": runner_id, "managers": [
+        {"system_id": sid, "contacted_at": at, "version": version} for sid, at, version in managers]}]}
+
+
+BEFORE = [read(7, ("s_000000000001", "2026-11-30T10:00:00.000Z", "17.10.1"),
+               ("s_000000000002", "2026-11-30T10:00:00.000Z", "17.10.1"))]
+
+
+def test_every_host_that_contacted_since_the_check_began_is_healthy():
+    now = [read(7, ("s_000000000001", "2026-11-30T10:00:03.000Z", "17.10.1"),
+                ("s_000000000002", "2026-11-30T10:00:04.500Z", "17.10.1"))]
+    assert _health.problems(RUNNERS, BEFORE, now, "17.10.1") == []
+    assert _health.problems(RUNNERS, BEFORE, now) == []
+
+
+@pytest.mark.parametrize("now, words", [
+    ([read(7, ("s_000000000001", "2026-11-30T10:00:03.000Z", "17.10.1"),
+           ("s_000000000002", "2026-11-30T10:00:00.000Z", "17.10.1"))],
+     "h2: gitlab-runner made no contact for runner shared (id 7) while the check waited (last contact "
+     "2026-11-30T10:00:00Z)."),
+    ([read(7, ("s_000000000001", "2026-11-30T10:00:03.000Z", "17.10.1"))],
+     "h2: GitLab lists no runner manager with its system id s_000000000002 for runner shared (id 7)"),
+    ([read(7, ("s_000000000001", "2026-11-30T10:00:03.000Z", "17.10.1"),
+           ("s_000000000002", "2026-11-30T10:00:03.000Z", "17.11.0"))],
+     "h2: gitlab-runner reports version 17.11.0 for runner shared (id 7), not 17.10.1"),
+    ([read(7, failed="Reading runner 7 failed: 404 Not found.")], "runner shared (id 7): Reading runner 7 failed"),
+])
+def test_a_host_without_a_fresh_contact_is_named_with_the_causes(now, words):
+    lines = _health.problems(RUNNERS, BEFORE, now, "17.10.1")
+    assert any(words in line for line in lines), lines
+    assert not any(line.startswith("h1:") for line in lines), lines
+    assert lines[-1] == _health.CAUSES
+
+
+def test_a_manager_first_seen_during_the_check_counts_as_contact():
+    now = [read(7, ("s_000000000001", "2026-11-30T10:00:03Z", "17.10.1"),
+                ("s_000000000002", "2026-11-30T10:00:03Z", "17.10.1"))]
+    assert _health.problems(RUNNERS, [read(7)], now) == []
+
+
+def test_the_plan_holds_the_runners_of_the_roles_gitlab_with_each_hosts_system_id():
+    entries = {"h1": [{"name": "shared", "id": 7}, {"name": "own-h1", "id": 9}, {"name": "other", "id": 3}],
+               "h2": [{"name": "shared", "id": 7}, {"name": "pending"}],
+               "h3": [{"name": "shared", "id": 7}]}
+    system_ids = {"h1": "s_000000000001", "h2": "s_000000000002", "h3": None}
+    own = {"h1": {"shared", "own-h1"}, "h2": {"shared", "pending"}, "h3": {"shared"}}
+    assert _health.plan(entries, system_ids, own) == [
+        {"id": 7, "name": "shared", "hosts": {"h1": "s_000000000001", "h2": "s_000000000002"}},
+        {"id": 9, "name": "own-h1", "hosts": {"h1": "s_000000000001"}},
+    ]
+
+
+def test_the_filter_reads_one_result_and_compares_the_version_without_its_revision():
+    now = read(7, ("s_000000000001", "2026-11-30T10:00:03Z", "17.10.1"),
+               ("s_000000000002", "2026-11-30T10:00:03Z", "17.10.1"))
+    assert fleet_filters.fleet_health_problems(RUNNERS, BEFORE, now, "17.10.1-1") == []
+    assert fleet_filters.fleet_health_problems(RUNNERS, BEFORE, now, "latest") == []
+    assert "not 17.11.0" in fleet_filters.fleet_health_problems(RUNNERS, BEFORE, now, "17.11.0")[0]
+
+
+def test_a_read_whose_retries_ran_out_still_counts_for_what_it_listed():
+    exhausted = dict(read(7, ("s_000000000001", "2026-11-30T10:00:03Z", "17.10.1"),
+                          ("s_000000000002", "2026-11-30T10:00:00Z", "17.10.1")), failed=True, attempts=5)
+    lines = _health.problems(RUNNERS, BEFORE, [exhausted])
+    assert lines[0].startswith("h2: gitlab-runner made no contact for runner shared (id 7)") and len(lines) == 2
