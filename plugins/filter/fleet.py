@@ -126,11 +126,11 @@ def fleet_config_changes(hosts, hostvars, variable="__gitlab_runner_config"):
 def fleet_health_plan(hosts, hostvars, entries):
     """``[{id, name, hosts: {host: system_id}}]``: the runners of the role's GitLab each host must show up for."""
     entries = entries or {}
-    by_host, system_ids, own = {}, {}, {}
+    system_ids = {report.host: report.system_id for report in reports_of(hosts, hostvars)}
+    by_host, own = {}, {}
     for host in hosts or ():
         host = str(host)
         by_host[host] = (entries.get(host) or {}).get("runners") or []
-        system_ids[host] = _fleet.host_report(host, host_var(hostvars, host, "__gitlab_runner_gathered", {})).system_id
         own[host] = {_fleet.runner_name(definition, host) for definition in _definitions_of(hostvars, host)
                      if not definition.get("api_url")}
     return _health.plan(by_host, system_ids, own)
