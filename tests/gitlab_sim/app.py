@@ -9,6 +9,7 @@ endpoint body (record lookup, then the permission on it).
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 import math
 import re
@@ -320,6 +321,15 @@ JOB_REQUEST: list[Rule] = [
     Param("info", Kind.HASH),
     Param("session", Kind.HASH),
     Param("job_age", Kind.INTEGER),
+]
+UPDATE_JOB: list[Rule] = [
+    Param("token", required=True),
+    Param("state"),
+    Param("exit_code", Kind.INTEGER),
+    Param("failure_reason"),
+    Param("checksum"),
+    Param("output", Kind.HASH),
+    Param("info", Kind.HASH),
 ]
 
 
@@ -706,8 +716,28 @@ def create_app(sim: SimHolder) -> Flask:
         p = checked(JOB_REQUEST)
         runner = authenticate_runner(p["token"])
         heartbeat(runner)
-        # No jobs are ever queued: answer "nothing to do" with the queue's version.
-        return no_content({"X-GitLab-Last-Update": runner.queue_value})
+        system_id = request_params().get("system_id")
+        job = state().take_job(runner, str(system_id) if system_id else None)
+        if job is None:
+            # Nothing to do: the queue's version, which the runner sends back as last_update.
+            return no_content({"X-GitLab-Last-Update": runner.queue_value})
+        return json_response(entities.job_payload(job), 201)
+
+    @api.put("/jobs/<int:job_id>")
+    def update_job(job_id: int) -> Response:
+        p = checked(UPDATE_JOB)
+        job = state().jobs.get(job_id)
+        # A 403, never a 404, for an unknown job: the runner must stop it either way.
+        if job is None or not hmac.compare_digest(job.token, p["token"]):
+            raise forbidden()
+        if job.status != "running":
+            raise ApiError(403, {"message": "403 Forbidden  - Job is not running"}, {"Job-Status": job.status})
+        state().job_heartbeat(job)
+        if p.get("state") in ("success", "failed"):
+            state().finish_job(job, p["state"], p.get("exit_code"), p.get("failure_reason"))
+        elif p.get("state") not in (None, "running"):
+            raise bad_request(f"Unknown job state {p['state']}")
+        return json_response(200, 200, {"Job-Status": job.status})
 
     app.register_blueprint(api)
 

@@ -371,6 +371,20 @@ def control_blueprint(sim: Simulator) -> Blueprint:
     def state() -> Response:
         return json_response(sim.state.snapshot())
 
+    @ctl.post("/jobs")
+    def queue_job() -> Response:
+        data = body()
+        if not isinstance(data, dict) or set(data) - {"runner_id", "script", "name", "timeout"}:
+            return bad('expected {"runner_id": <id>, "script": [<line>, ...], "name": <text>, "timeout": <seconds>}')
+        runner = sim.state.runners.get(data.get("runner_id"))
+        if runner is None:
+            return bad(f"no runner with id {data.get('runner_id')!r}")
+        script = data.get("script")
+        if not isinstance(script, list) or not script or not all(isinstance(line, str) for line in script):
+            return bad("script must be a non-empty list of strings")
+        job = sim.state.queue_job(runner, script, str(data.get("name") or "job"), int(data.get("timeout") or 3600))
+        return json_response(sim.state.job_snapshot(job), 201)
+
     @ctl.post("/clock")
     def clock() -> Response:
         data = body()

@@ -11,6 +11,7 @@ from typing import Any
 from .state import (
     ROLE_LEVELS,
     Group,
+    Job,
     PersonalAccessToken,
     Project,
     Runner,
@@ -210,3 +211,25 @@ def registration_details(r: Runner) -> dict[str, Any]:
 
 def token_with_expiration(r: Runner) -> dict[str, Any]:
     return {"token": r.token, "token_expires_at": format_time(r.token_expires_at)}
+
+
+def job_payload(job: Job) -> dict[str, Any]:
+    """What POST /jobs/request answers with a job (201): the parts a shell executor needs."""
+    return {
+        "id": job.id,
+        "token": job.token,
+        "allow_git_fetch": False,
+        "job_info": {"id": job.id, "name": job.name, "stage": "test", "project_id": None, "project_name": None},
+        "git_info": {},
+        "runner_info": {"timeout": job.timeout},
+        "variables": [{"key": "CI_JOB_ID", "value": str(job.id), "public": True, "masked": False}],
+        "steps": [{"name": "script", "script": list(job.script), "timeout": job.timeout, "when": "on_success",
+                   "allow_failure": False}],
+        "image": None,
+        "services": [],
+        "artifacts": None,
+        "cache": [],
+        "credentials": [],
+        "dependencies": [],
+        "features": {"trace_sections": True, "failure_reasons": ["script_failure", "job_execution_timeout"]},
+    }

@@ -224,6 +224,11 @@ class SimProcess:
                 return runner
         raise KeyError(runner_id)
 
+    def queue_job(self, runner_id: int, script: list[str], name: str = "job", timeout: int = 3600) -> dict[str, Any]:
+        """Queue a job only runner ``runner_id`` may take; returns the job (``state()["jobs"]`` follows it)."""
+        return self._call("POST", "/__sim__/jobs", {"runner_id": runner_id, "script": script, "name": name,
+                                                    "timeout": timeout})
+
     def advance_clock(self, seconds: float) -> dict[str, Any]:
         """Move the simulator clock forward (token expiry, online/stale status)."""
         return self._call("POST", "/__sim__/clock", {"advance": seconds})

@@ -261,6 +261,28 @@ class Runner:
         return RUNNER_TYPES.index(self.runner_type) + 1
 
 
+JOB_STATES = ("pending", "running", "success", "failed", "canceled")
+
+
+@dataclass
+class Job:
+    """A CI job queued for one runner; the runner that takes it runs ``script`` and reports its state."""
+
+    id: int
+    runner_id: int
+    name: str
+    script: list[str]
+    token: str
+    created_at: datetime
+    timeout: int = 3600
+    status: str = "pending"
+    system_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    failure_reason: str | None = None
+
+
 def version_matches_prefix(version: str | None, prefix: str) -> bool:
     """The ``version_prefix`` filter: whole version components, not a string prefix.
 
@@ -339,6 +361,7 @@ class SimState:
         self.groups: dict[int, Group] = {}
         self.projects: dict[int, Project] = {}
         self.runners: dict[int, Runner] = {}
+        self.jobs: dict[int, Job] = {}
         self._next_id: dict[str, int] = {}
 
     def next_id(self, kind: str) -> int:
@@ -611,6 +634,45 @@ class SimState:
             if info.get(key) is not None:
                 setattr(manager, key, str(info[key]))
 
+    # ------------------------------------------------------------------ jobs
+
+    def queue_job(self, runner: Runner, script: list[str], name: str = "job", timeout: int = 3600) -> Job:
+        """A pending job only ``runner`` may take; the runner's queue moves on, as a new build does in GitLab."""
+        job = Job(id=self.next_id("job"), runner_id=runner.id, name=name, script=list(script),
+                  token="glcbt-" + secrets.token_urlsafe(15), created_at=self.now(), timeout=timeout)
+        self.jobs[job.id] = job
+        runner.queue_value = secrets.token_hex(16)
+        return job
+
+    def take_job(self, runner: Runner, system_id: str | None) -> Job | None:
+        """The oldest pending job of ``runner``, now running on the manager ``system_id``; None for a paused
+        runner or an empty queue."""
+        if not runner.active:
+            return None
+        job = next((j for j in self.jobs.values() if j.runner_id == runner.id and j.status == "pending"), None)
+        if job is not None:
+            job.status = "running"
+            job.system_id = system_id or LEGACY_SYSTEM_ID
+            job.started_at = self.now()
+        return job
+
+    def finish_job(self, job: Job, status: str, exit_code: int | None, failure_reason: str | None) -> None:
+        job.status = status
+        job.exit_code = exit_code
+        job.failure_reason = failure_reason
+        job.finished_at = self.now()
+
+    def job_heartbeat(self, job: Job) -> None:
+        """A job update counts as contact of its runner and the manager running it (no version moves)."""
+        now = self.now()
+        runner = self.runners.get(job.runner_id)
+        if runner is None:
+            return
+        runner.contacted_at = now
+        manager = runner.managers.get(job.system_id or LEGACY_SYSTEM_ID)
+        if manager is not None:
+            manager.contacted_at = now
+
     def registration_target(self, token: str) -> tuple[str, Group | Project | None] | None:
         """Who a legacy registration token belongs to: (runner_type, owner), or None."""
         if token == self.settings.registration_token:
@@ -688,6 +750,23 @@ class SimState:
                 for p in self.projects.values()
             ],
             "runners": [self._runner_snapshot(r) for r in sorted(self.runners.values(), key=lambda r: r.id)],
+            "jobs": [self.job_snapshot(j) for j in self.jobs.values()],
+        }
+
+    def job_snapshot(self, job: Job) -> dict[str, Any]:
+        return {
+            "id": job.id,
+            "runner_id": job.runner_id,
+            "name": job.name,
+            "script": list(job.script),
+            "timeout": job.timeout,
+            "status": job.status,
+            "system_id": job.system_id,
+            "created_at": format_time(job.created_at),
+            "started_at": format_time(job.started_at),
+            "finished_at": format_time(job.finished_at),
+            "exit_code": job.exit_code,
+            "failure_reason": job.failure_reason,
         }
 
     def _member_names(self, members: Mapping[int, int]) -> dict[str, str]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import gitlab
 import pytest
+
+from tests.gitlab_sim import SimError
 
 from tests.simulator.sim_seed import (
     ADMIN,
@@ -249,3 +252,77 @@ def test_job_request_for_paused_runner(sim, api):
 def test_job_request_errors(api):
     assert api("POST", "/jobs/request", json={}).json() == {"error": "token is missing"}
     assert api("POST", "/jobs/request", json={"token": "x"}).status_code == 403
+
+
+# ---------------------------------------------------------------------- jobs: POST /jobs/request, PUT /jobs/:id
+
+
+def test_queued_job_goes_to_the_first_manager_that_asks(sim, api):
+    queued = sim.queue_job(2, ["sleep 1", "echo done"], name="build")
+    assert queued["status"] == "pending"
+    before = api("POST", "/jobs/request", json={"token": GROUP_RUNNER_TOKEN, "system_id": "s_worker"})
+    assert before.status_code == 201
+    job = before.json()
+    assert job["id"] == queued["id"] and job["token"].startswith("glcbt-")
+    assert job["steps"][0]["script"] == ["sleep 1", "echo done"] and job["job_info"]["name"] == "build"
+    taken = next(j for j in sim.state()["jobs"] if j["id"] == job["id"])
+    assert (taken["status"], taken["system_id"]) == ("running", "s_worker") and taken["started_at"]
+    # Taken once: the next request finds nothing.
+    assert api("POST", "/jobs/request", json={"token": GROUP_RUNNER_TOKEN, "system_id": "s_other"}).status_code == 204
+
+
+def test_a_job_is_only_for_its_runner_and_not_for_a_paused_one(sim, api):
+    sim.reset({"runners": [{"runner_type": "instance_type", "token": "glrt-t1_paused", "paused": True},
+                           {"runner_type": "instance_type", "token": "glrt-t1_other"}]})
+    sim.queue_job(1, ["true"])
+    assert api("POST", "/jobs/request", json={"token": "glrt-t1_other"}).status_code == 204
+    assert api("POST", "/jobs/request", json={"token": "glrt-t1_paused"}).status_code == 204
+    assert sim.state()["jobs"][0]["status"] == "pending"
+
+
+def test_queueing_a_job_moves_the_queue_version(sim, api):
+    first = api("POST", "/jobs/request", json={"token": GROUP_RUNNER_TOKEN}).headers["X-GitLab-Last-Update"]
+    sim.queue_job(2, ["true"])
+    api("POST", "/jobs/request", json={"token": GROUP_RUNNER_TOKEN})
+    after = api("POST", "/jobs/request", json={"token": GROUP_RUNNER_TOKEN}).headers["X-GitLab-Last-Update"]
+    assert after != first
+
+
+def test_job_update_finishes_the_job_and_counts_as_contact(sim, api):
+    sim.queue_job(2, ["exit 3"])
+    job = api("POST", "/jobs/request", json={"token": GROUP_RUNNER_TOKEN, "system_id": "s_worker",
+                                             "info": {"version": "17.10.1"}}).json()
+
+    def worker():
+        return next(m for m in sim.runner(2)["managers"] if m["system_id"] == "s_worker")
+
+    asked = datetime.fromisoformat(worker()["contacted_at"])
+    sim.advance_clock(60)
+    running = api("PUT", f"/jobs/{job['id']}", json={"token": job["token"], "state": "running"})
+    assert running.status_code == 200 and running.headers["Job-Status"] == "running"
+    assert datetime.fromisoformat(worker()["contacted_at"]) - asked >= timedelta(seconds=60)
+    assert worker()["version"] == "17.10.1"
+    done = api("PUT", f"/jobs/{job['id']}", json={"token": job["token"], "state": "failed", "exit_code": 3,
+                                                  "failure_reason": "script_failure"})
+    assert done.status_code == 200 and done.json() == 200 and done.headers["Job-Status"] == "failed"
+    finished = sim.state()["jobs"][0]
+    assert (finished["status"], finished["exit_code"], finished["failure_reason"]) == ("failed", 3, "script_failure")
+    again = api("PUT", f"/jobs/{job['id']}", json={"token": job["token"], "state": "success"})
+    assert again.status_code == 403 and again.json() == {"message": "403 Forbidden  - Job is not running"}
+    assert again.headers["Job-Status"] == "failed"
+
+
+def test_job_update_errors(sim, api):
+    sim.queue_job(2, ["true"])
+    job = api("POST", "/jobs/request", json={"token": GROUP_RUNNER_TOKEN}).json()
+    assert api("PUT", f"/jobs/{job['id']}", json={"state": "success"}).json() == {"error": "token is missing"}
+    assert api("PUT", f"/jobs/{job['id']}", json={"token": "glcbt-wrong", "state": "success"}).json() == FORBIDDEN
+    assert api("PUT", "/jobs/999", json={"token": job["token"], "state": "success"}).status_code == 403
+    assert sim.state()["jobs"][0]["status"] == "running"
+
+
+def test_queue_job_control_errors(sim):
+    with pytest.raises(SimError, match="no runner with id 99"):
+        sim.queue_job(99, ["true"])
+    with pytest.raises(SimError, match="script must be"):
+        sim.queue_job(2, [])
