@@ -9,23 +9,10 @@ Each filter is documented in the YAML file of its name beside this one.
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _health, _install
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._filters import failing_clearly
 from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var, plain
-
-
-def _failing_clearly(function):
-    """Turn the collection's error into the filter error Ansible reports, with its fix."""
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except RunnerOpsError as error:
-            raise AnsibleFilterError(error.describe()) from None
-    wrapper.__name__ = function.__name__
-    wrapper.__doc__ = function.__doc__
-    return wrapper
 
 
 def reports_of(hosts, hostvars, variable="__gitlab_runner_gathered"):
@@ -94,7 +81,7 @@ def _outside_reports(results):
             if isinstance(result, dict) and result.get("runners") is not None and not result.get("failed")]
 
 
-@_failing_clearly
+@failing_clearly
 def fleet_token_plan(play_hosts, hostvars, outside_results=None, rotation="runner", rotate_before=604800):
     """What gitlab_runner_create is asked per runner; holds tokens, so register it under no_log."""
     declared = {str(host): _definitions_of(hostvars, host) for host in play_hosts or ()}
@@ -114,7 +101,8 @@ def fleet_entries(play_hosts, hostvars, shared_results=None, rotation="runner"):
         entries[str(host)] = _fleet.host_entries(
             str(host), _fleet.host_report(str(host), gathered),
             _definitions_of(hostvars, host), results,
-            host_var(hostvars, host, "__gitlab_runner_entry_url"), rotation=rotation)
+            host_var(hostvars, host, "__gitlab_runner_entry_url"), rotation=rotation,
+            ca_file=host_var(hostvars, host, "__gitlab_runner_entry_ca_file") or None)
     return entries
 
 
@@ -136,15 +124,17 @@ def fleet_health_plan(hosts, hostvars, entries):
     return _health.plan(by_host, system_ids, own)
 
 
-@_failing_clearly
-def fleet_health_problems(runners, before_results, results, version=None):
-    """Lines naming each host whose gitlab-runner made no contact since the check began; empty when all did."""
+@failing_clearly
+def fleet_health_problems(runners, before_results, results, version=None, host=None):
+    """Lines naming each host whose gitlab-runner made no contact since the check began; empty when all did. With
+    ``host``, only that host's lines."""
     if isinstance(results, dict):
         results = [results]
     expected = None
     if version and str(version).strip() != "latest":
         expected = "{}.{}.{}".format(*_install.parse_version(version)[0])
-    return _health.problems(runners or [], before_results or [], results or [], expected)
+    return _health.problems(runners or [], before_results or [], results or [], expected,
+                            None if host is None else str(host))
 
 
 def fleet_pending(entries):
@@ -152,12 +142,10 @@ def fleet_pending(entries):
     return _fleet.pending_notes(entries or {})
 
 
+@failing_clearly
 def fleet_instances(play_hosts, hostvars):
     """``{api_url: api_token}`` of the other GitLab instances the hosts' definitions name; holds tokens (``no_log``)."""
-    try:
-        return _fleet.instances({str(host): _definitions_of(hostvars, host) for host in play_hosts or ()})
-    except RunnerOpsError as error:
-        raise AnsibleFilterError(error.describe()) from None
+    return _fleet.instances({str(host): _definitions_of(hostvars, host) for host in play_hosts or ()})
 
 
 def fleet_failures(results):

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.runnerops.gitlab.plugins.filter.fleet import _failing_clearly, gathered_by_host, reports_of
+from ansible_collections.runnerops.gitlab.plugins.filter.fleet import gathered_by_host, reports_of
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _migration
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW, seconds
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._filters import failing_clearly
 
 GATHERED = "__gitlab_runner_gathered"
 
 
-@_failing_clearly
+@failing_clearly
 def migration_plan(hosts, hostvars, legacy=None, marked=None, existing=None, live_window=LIVE_WINDOW,
                    variable=GATHERED):
     """The migration as far as GitLab has been read: what to read next, then each legacy runner's plan."""
@@ -28,7 +29,7 @@ def migration_plan(hosts, hostvars, legacy=None, marked=None, existing=None, liv
                                           "Planning the migration"))
 
 
-@_failing_clearly
+@failing_clearly
 def migration_known_tokens(item, hostvars, details=False, variable=GATHERED):
     """The tokens hosts already carry for the runner replacing one legacy runner (holds tokens)."""
     item = item or {}
@@ -41,7 +42,7 @@ def migration_created(results):
     return _migration.created_reports(results)
 
 
-@_failing_clearly
+@failing_clearly
 def migration_host_changes(plan, results, host, hostvars, url=None, variable=GATHERED):
     """This host's new entries and the tokens to verify from it (holds tokens)."""
     gathered = gathered_by_host([host], hostvars, variable)
@@ -54,7 +55,7 @@ def migration_host_changes(plan, results, host, hostvars, url=None, variable=GAT
                                    lenders_of=lenders_of)
 
 
-@_failing_clearly
+@failing_clearly
 def migration_deletions(plan, created, hosts, hostvars, variable=GATHERED):
     """Which legacy runners every host has left, and who still uses the others."""
     system_ids = {report.host: report.system_id for report in reports_of(hosts, hostvars, variable)}

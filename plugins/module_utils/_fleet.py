@@ -413,8 +413,11 @@ def _settled(result):
         and isinstance(result.get("runner"), dict) and isinstance(result.get("item"), dict)
 
 
-def host_entries(host, report, host_definitions, results, url, rotation="runner", now=None):
+def host_entries(host, report, host_definitions, results, url, rotation="runner", now=None, ca_file=None):
     """The ``runner_config_sync`` entries of one host, from the settled runners it declares.
+
+    ``ca_file``: the CA bundle the role put on the host for its GitLab, written as ``tls-ca-file`` of each runner
+    of that GitLab whose settings name none (another instance's runners name their own).
 
     ``results``: the ``gitlab_runner_create`` results (shared ones and this host's per-host ones), each with its
     request as ``item``. Returns ``{"runners": [...], "pending": [...]}``: pending are entries check mode cannot
@@ -441,6 +444,8 @@ def host_entries(host, report, host_definitions, results, url, rotation="runner"
         settings = definition.get("settings") or {}
         if rotation == "central":
             settings = merge(settings, CENTRAL_SETTINGS)
+        if ca_file and not definition.get("api_url") and "tls-ca-file" not in settings:
+            settings = dict(settings, **{"tls-ca-file": ca_file})
         entry = {"name": name, "url": entry_url(definition, url), "executor": definition.get("executor") or "shell",
                  "settings": settings}
         if result["runner"].get("id"):

@@ -11,6 +11,7 @@ in GitLab; it happens before the check begins, so only gitlab-runner's own reque
 
 from __future__ import annotations
 
+from ansible_collections.runnerops.gitlab.plugins.module_utils._manager_api import api_base
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import known_time, read_time
 
 CAUSES = ("Likely causes: the url in config.toml does not reach GitLab from the host, a firewall or a proxy "
@@ -36,6 +37,38 @@ def plan(entries_by_host, system_ids, own_instance_names):
     return sorted(runners.values(), key=lambda runner: runner["id"])
 
 
+def held_plan(reports, url):
+    """The ``plan`` of what the hosts hold: each ``config.toml`` entry with a runner id whose url is ``url``'s GitLab
+    (entries of another GitLab cannot be read through this one). ``reports``: ``_fleet.HostReport`` of each host."""
+    base = api_base(url)
+    entries_by_host, names = {}, {}
+    for report in reports:
+        held = [{"name": entry.name, "id": entry.runner_id} for entry in report.entries
+                if entry.runner_id and entry.url and api_base(entry.url) == base]
+        entries_by_host[report.host] = held
+        names[report.host] = {entry["name"] for entry in held}
+    return plan(entries_by_host, {report.host: report.system_id for report in reports}, names)
+
+
+def unconfirmable(reports, url):
+    """``{host: line}`` for each host whose gitlab-runner GitLab cannot vouch for: no runner system id yet, or no
+    registered runner of ``url``'s GitLab in its config.toml. An upgrade must not stop such a host."""
+    base = api_base(url)
+    lines = {}
+    for report in reports:
+        if not report.system_id:
+            lines[report.host] = (f"{report.host}: gitlab-runner has no runner system id on the host yet, so GitLab "
+                                  "cannot confirm it runs the new version.")
+        elif not any(entry.runner_id and entry.url and api_base(entry.url) == base for entry in report.entries):
+            held = ", ".join(f"{entry.name} ({entry.url or 'no url'})" for entry in report.entries) or "none"
+            lines[report.host] = (f"{report.host}: config.toml holds no registered runner of {base} (entries: {held}), "
+                                  "so GitLab cannot confirm it runs the new version.")
+        else:
+            continue
+        lines[report.host] += " Run the role on the host first, or leave it out with target or --limit."
+    return lines
+
+
 def _contacts(results):
     """``{(runner_id, system_id): manager}`` from ``gitlab_runner_info`` loop results, and ``{runner_id: msg}`` of
     the reads that failed."""
@@ -54,29 +87,34 @@ def _contacts(results):
     return managers, failed
 
 
-def problems(runners, before_results, results, version=None):
+def problems(runners, before_results, results, version=None, host=None):
     """One line per host and runner whose gitlab-runner made no contact since the check began (or reports another
-    version than ``version``), then the likely causes; empty when every host is healthy."""
+    version than ``version``), then the likely causes; empty when every host is healthy. With ``host``, only the
+    lines of that host (a runner that could not be read counts for each host carrying it)."""
     before, _failed = _contacts(before_results)
     now, failed = _contacts(results)
     lines = []
     for runner in runners or ():
+        if host is not None:
+            runner = dict(runner, hosts={name: sid for name, sid in runner["hosts"].items() if name == host})
+            if not runner["hosts"]:
+                continue
         label = f"runner {runner['name']} (id {runner['id']})"
         if runner["id"] in failed:
             lines.append(f"{label}: {failed[runner['id']]}")
             continue
-        for host, system_id in sorted(runner["hosts"].items()):
+        for name, system_id in sorted(runner["hosts"].items()):
             manager = now.get((runner["id"], system_id))
             if manager is None:
-                lines.append(f"{host}: GitLab lists no runner manager with its system id {system_id} for {label}: "
+                lines.append(f"{name}: GitLab lists no runner manager with its system id {system_id} for {label}: "
                              "gitlab-runner on the host never made contact with this runner's token.")
                 continue
             last = read_time(manager.get("contacted_at"))
             earlier = read_time((before.get((runner["id"], system_id)) or {}).get("contacted_at"))
             if last is None or (earlier is not None and last <= earlier):
-                lines.append(f"{host}: gitlab-runner made no contact for {label} while the check waited "
+                lines.append(f"{name}: gitlab-runner made no contact for {label} while the check waited "
                              f"(last contact {known_time(last) or 'never'}).")
             elif version and str(manager.get("version") or "") != version:
-                lines.append(f"{host}: gitlab-runner reports version {manager.get('version') or 'none'} for {label}, "
+                lines.append(f"{name}: gitlab-runner reports version {manager.get('version') or 'none'} for {label}, "
                              f"not {version}: the service still runs the version it started with.")
     return lines + [CAUSES] if lines else []

@@ -47,6 +47,7 @@ def apt(tmp_path_factory):
 
     updated = run("update")
     assert updated.returncode == 0, updated.stdout + updated.stderr
+    run.pool = root / "repo" / "debian" / "pool" / "main" / "g" / "gitlab-runner"
     return run
 
 
@@ -120,3 +121,40 @@ def test_a_held_pair_stays_on_a_plain_upgrade_and_moves_only_together(apt, tmp_p
     runner_first = apt("-s", "install", "--allow-change-held-packages", "gitlab-runner=17.11.0-1", status=status)
     assert runner_first.returncode != 0
     assert "Depends: gitlab-runner-helper-images (= 17.11.0-1) but 17.10.1-1 is to be installed" in runner_first.stdout
+
+
+def downloaded(apt, tmp_path, version, names=("gitlab-runner", "gitlab-runner-helper-images")):
+    """The package files of ``version`` as install method package_url leaves them on the host, named as GitLab's
+    release downloads name them; returns the apt-get arguments the role runs (in simulation: check mode)."""
+    urls = []
+    for name in names:
+        built = apt.pool / f"{name}_{version}-1_all.deb"
+        kept = tmp_path / ("gitlab-runner_amd64.deb" if name == "gitlab-runner" else f"{name}.deb")
+        kept.write_bytes(built.read_bytes())
+        urls.append({"url": f"https://gitlab-runner-downloads.s3.amazonaws.com/v{version}/deb/{kept.name}",
+                     "checksum": "sha256:" + "0" * 64})
+    return _install.package_files(urls, "Debian", str(tmp_path), check_mode=True)["apt_get"]
+
+
+@pytest.mark.parametrize("target", ["17.11.0", "17.10.1"])
+def test_package_files_move_a_held_pair_in_one_transaction(apt, tmp_path, target):
+    start = "17.10.1" if target == "17.11.0" else "17.11.0"
+    status = installed_pair(tmp_path, start)
+    proc = apt(*downloaded(apt, tmp_path, target)[1:], status=status)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert installs(proc) == {"gitlab-runner": f"{target}-1", "gitlab-runner-helper-images": f"{target}-1"}
+    assert _install.apt_get_changed(proc.stdout) is True
+
+
+def test_package_files_of_the_installed_version_change_nothing(apt, tmp_path):
+    status = installed_pair(tmp_path, "17.11.0")
+    proc = apt(*downloaded(apt, tmp_path, "17.11.0")[1:], status=status)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert installs(proc) == {} and _install.apt_get_changed(proc.stdout) is False
+
+
+def test_the_runner_file_alone_breaks_on_a_held_older_pair(apt, tmp_path):
+    status = installed_pair(tmp_path, "17.10.1")
+    proc = apt(*downloaded(apt, tmp_path, "17.11.0", names=("gitlab-runner",))[1:], status=status)
+    assert proc.returncode != 0
+    assert "gitlab-runner-helper-images (= 17.11.0-1) but 17.10.1-1 is to be installed" in proc.stdout

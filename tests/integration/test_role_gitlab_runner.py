@@ -493,3 +493,24 @@ def test_central_rotation_resets_a_first_token_once_before_its_deadline(make_sim
     again = run(2 * 86400)
     assert again.rc == 0 and all(again.changed(host) == 0 for host in HOSTS), again.output
     assert sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token") == []
+
+
+def test_a_private_ca_reaches_each_host_and_its_runners(fleet, tmp_path):
+    sim, run = fleet
+    bundle = tmp_path / "private-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIBprivate\n-----END CERTIFICATE-----\n", encoding="ascii")
+    own_ca = {"name": "own-ca", "runner_type": "group_type", "group": "platform", "tags": ["own"],
+              "settings": {"tls-ca-file": "/etc/ssl/certs/ca-certificates.crt"}}
+    extra = {"gitlab_runner_tls_ca_src": str(bundle),
+             "gitlab_runner_tls_ca_file": "{{ gitlab_runner_config_path | dirname }}/certs/gitlab-ca.crt"}
+    first = run(DEFINITIONS + (own_ca,), extra=extra)
+    assert first.rc == 0, first.output
+    for host in HOSTS:
+        copied = tmp_path / host / "certs" / "gitlab-ca.crt"
+        assert copied.read_bytes() == bundle.read_bytes()
+        entries = {entry["name"]: entry for entry in config(tmp_path, host)["runners"]}
+        assert entries["shared-docker"]["tls-ca-file"] == str(copied)
+        assert entries[f"build-{host}"]["tls-ca-file"] == str(copied)
+        assert entries["own-ca"]["tls-ca-file"] == "/etc/ssl/certs/ca-certificates.crt"
+    second = run(DEFINITIONS + (own_ca,), extra=extra)
+    assert all(second.changed(host) == 0 for host in HOSTS), second.output

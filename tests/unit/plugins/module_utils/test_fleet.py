@@ -406,3 +406,16 @@ def test_report_adds_the_runners_each_host_settled_for_itself():
     lines = fleet_filters.fleet_report(shared, ["h1", "h2"], hostvars, "mine")
     assert len(lines) == 2 and lines[0].startswith("shared") and lines[1].startswith("own-h1")
     assert fleet_filters.fleet_report(shared) == lines[:1]
+
+
+def test_the_roles_ca_file_goes_to_each_runner_of_its_gitlab_that_names_none():
+    own_ca = dict(SHARED, name="own-ca", settings={"tls-ca-file": "/etc/ssl/other.pem"})
+    other = dict(SHARED, name="other-gitlab", api_url="https://other.example.com", api_token="glpat-other")
+    settled = [result("shared", "glrt-a"), result("own-ca", "glrt-b"), result("other-gitlab", "glrt-c")]
+    written = _fleet.host_entries("h", _fleet.host_report("h", gathered("s_1")),
+                                  _fleet.definitions([SHARED, own_ca, other]), settled, "https://gitlab.example.com",
+                                  now=NOW, ca_file="/etc/gitlab-runner/certs/gitlab-ca.crt")["runners"]
+    assert {entry["name"]: entry["settings"].get("tls-ca-file") for entry in written} == {
+        "shared": "/etc/gitlab-runner/certs/gitlab-ca.crt", "own-ca": "/etc/ssl/other.pem", "other-gitlab": None}
+    without = entries("h", gathered("s_1"), [SHARED], [result("shared", "glrt-a")])["runners"]
+    assert "tls-ca-file" not in without[0]["settings"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.runnerops.gitlab.plugins.filter import fleet as fleet_filters
-from ansible_collections.runnerops.gitlab.plugins.module_utils import _health
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _health
 
 RUNNERS = [{"id": 7, "name": "shared", "hosts": {"h1": "s_000000000001", "h2": "s_000000000002"}}]
 
@@ -83,3 +83,44 @@ def test_a_read_whose_retries_ran_out_still_counts_for_what_it_listed():
                           ("s_000000000002", "2026-11-30T10:00:00Z", "17.10.1")), failed=True, attempts=5)
     lines = _health.problems(RUNNERS, BEFORE, [exhausted])
     assert lines[0].startswith("h2: gitlab-runner made no contact for runner shared (id 7)") and len(lines) == 2
+
+
+def test_each_host_sees_only_its_own_lines():
+    now = [read(7, ("s_000000000001", "2026-11-30T10:00:03Z", "17.10.1"),
+                ("s_000000000002", "2026-11-30T10:00:00Z", "17.10.1"))]
+    assert fleet_filters.fleet_health_problems(RUNNERS, BEFORE, now, "17.10.1", "h1") == []
+    lines = fleet_filters.fleet_health_problems(RUNNERS, BEFORE, now, "17.10.1", "h2")
+    assert lines[0].startswith("h2: gitlab-runner made no contact") and lines[1] == _health.CAUSES
+    assert _health.problems(RUNNERS, BEFORE, now, host="h9") == []
+    # A runner that could not be read leaves each of its hosts unconfirmed.
+    failed = [read(7, failed="Reading runner 7 failed: 404 Not found.")]
+    for host in ("h1", "h2"):
+        assert _health.problems(RUNNERS, BEFORE, failed, host=host)[0].startswith("runner shared (id 7): Reading")
+
+
+def report(host, system_id, *entries):
+    return _fleet.host_report(host, {"system_id": system_id, "runners": [
+        {"name": name, "id": runner_id, "url": url} for name, runner_id, url in entries]})
+
+
+def test_the_held_plan_takes_the_entries_of_one_gitlab_from_config_toml():
+    reports = [report("h1", "s_000000000001", ("shared", 7, "https://gitlab.example.com/"),
+                      ("elsewhere", 8, "https://other.example.com"), ("unregistered", None, "https://gitlab.example.com")),
+               report("h2", "s_000000000002", ("shared", 7, "https://gitlab.example.com/ci")),
+               report("h3", "s_000000000003"),
+               report("h4", None, ("shared", 7, "https://gitlab.example.com"))]
+    plan = _health.held_plan(reports, "https://gitlab.example.com")
+    assert plan == [{"id": 7, "name": "shared", "hosts": {"h1": "s_000000000001", "h2": "s_000000000002"}}]
+    lines = _health.unconfirmable(reports, "https://gitlab.example.com/")
+    assert sorted(lines) == ["h3", "h4"]
+    assert lines["h3"] == ("h3: config.toml holds no registered runner of https://gitlab.example.com (entries: none), "
+                           "so GitLab cannot confirm it runs the new version. Run the role on the host first, or leave "
+                           "it out with target or --limit.")
+    assert lines["h4"].startswith("h4: gitlab-runner has no runner system id on the host yet")
+
+
+def test_a_host_whose_runners_point_elsewhere_cannot_be_confirmed():
+    reports = [report("h1", "s_000000000001", ("shared", 7, "http://127.0.0.1:9"), ("new", None, "https://gitlab.example.com"))]
+    assert _health.held_plan(reports, "https://gitlab.example.com") == []
+    assert "(entries: shared (http://127.0.0.1:9), new (https://gitlab.example.com))" in \
+        _health.unconfirmable(reports, "https://gitlab.example.com")["h1"]
