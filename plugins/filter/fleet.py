@@ -90,8 +90,9 @@ def fleet_token_plan(play_hosts, hostvars, outside_results=None, rotation="runne
                              rotate_before=int(rotate_before))
 
 
-def fleet_entries(play_hosts, hostvars, shared_results=None, rotation="runner"):
-    """``{host: {runners, pending}}``: the config.toml entries each host writes; holds tokens (no_log)."""
+def fleet_entries(play_hosts, hostvars, shared_results=None, rotation="runner", ca_file=None):
+    """``{host: {runners, pending}}``: the config.toml entries each host writes; holds tokens (no_log). ``ca_file``:
+    the role's CA bundle on the hosts, written as ``tls-ca-file`` of the runners of its GitLab."""
     entries = {}
     for host in play_hosts or ():
         gathered = host_var(hostvars, host, "__gitlab_runner_gathered", {})
@@ -102,7 +103,7 @@ def fleet_entries(play_hosts, hostvars, shared_results=None, rotation="runner"):
             str(host), _fleet.host_report(str(host), gathered),
             _definitions_of(hostvars, host), results,
             host_var(hostvars, host, "__gitlab_runner_entry_url"), rotation=rotation,
-            ca_file=host_var(hostvars, host, "__gitlab_runner_entry_ca_file") or None)
+            ca_file=ca_file or None)
     return entries
 
 

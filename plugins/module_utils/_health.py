@@ -11,8 +11,8 @@ in GitLab; it happens before the check begins, so only gitlab-runner's own reque
 
 from __future__ import annotations
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils._manager_api import api_base
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import known_time, read_time
+from ansible_collections.runnerops.gitlab.plugins.module_utils._urls import api_base
 
 CAUSES = ("Likely causes: the url in config.toml does not reach GitLab from the host, a firewall or a proxy "
           "stands between them (a proxy goes in gitlab_runner_service_environment), or GitLab refuses the "

@@ -16,14 +16,7 @@ from ansible.module_utils.urls import SSLValidationError, open_url
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
 from ansible_collections.runnerops.gitlab.plugins.module_utils._toml_document import REDACTED
-
-
-def api_base(url):
-    """The instance URL as gitlab-runner uses it: no trailing slash, no legacy ``/ci`` suffix."""
-    url = (url or "").strip().rstrip("/")
-    if url.endswith("/ci"):
-        url = url[:-3]
-    return url
+from ansible_collections.runnerops.gitlab.plugins.module_utils._urls import api_base
 
 
 class ManagerUnregister:

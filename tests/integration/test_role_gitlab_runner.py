@@ -501,12 +501,11 @@ def test_a_private_ca_reaches_each_host_and_its_runners(fleet, tmp_path):
     bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIBprivate\n-----END CERTIFICATE-----\n", encoding="ascii")
     own_ca = {"name": "own-ca", "runner_type": "group_type", "group": "platform", "tags": ["own"],
               "settings": {"tls-ca-file": "/etc/ssl/certs/ca-certificates.crt"}}
-    extra = {"gitlab_runner_tls_ca_src": str(bundle),
-             "gitlab_runner_tls_ca_file": "{{ gitlab_runner_config_path | dirname }}/certs/gitlab-ca.crt"}
+    copied = tmp_path / "certs" / "gitlab-ca.crt"
+    extra = {"gitlab_runner_tls_ca_src": str(bundle), "gitlab_runner_tls_ca_file": str(copied)}
     first = run(DEFINITIONS + (own_ca,), extra=extra)
     assert first.rc == 0, first.output
     for host in HOSTS:
-        copied = tmp_path / host / "certs" / "gitlab-ca.crt"
         assert copied.read_bytes() == bundle.read_bytes()
         entries = {entry["name"]: entry for entry in config(tmp_path, host)["runners"]}
         assert entries["shared-docker"]["tls-ca-file"] == str(copied)
