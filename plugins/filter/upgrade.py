@@ -33,10 +33,10 @@ def upgrade_unconfirmable(hosts, hostvars, url):
     return _health.unconfirmable(reports_of(hosts, hostvars), url)
 
 
-def upgrade_report(hosts, hostvars, version):
+def upgrade_report(hosts, hostvars, version, check_mode=False):
     """One line for the batch: the hosts upgraded (``__upgrade_needed`` true), and those already on ``version``."""
     needed = {str(host): bool(host_var(hostvars, host, "__upgrade_needed", False)) for host in hosts or ()}
-    return _install.upgrade_report(needed, version)
+    return _install.upgrade_report(needed, version, bool(check_mode))
 
 
 class FilterModule:

@@ -152,13 +152,16 @@ def installed(version, os_family, facts):
     return True
 
 
-def upgrade_report(needed_by_host, version):
-    """One line for a batch of the rolling upgrade: the hosts moved to ``version``, and those already on it."""
+def upgrade_report(needed_by_host, version, check_mode=False):
+    """One line for a batch of the rolling upgrade: the hosts moved to ``version``, and those already on it (in check
+    mode: the hosts that would be moved, and nothing confirmed)."""
     moved = sorted(host for host, needed in needed_by_host.items() if needed)
     kept = sorted(host for host, needed in needed_by_host.items() if not needed)
     parts = []
     if moved:
-        parts.append(f"upgraded to {version}: {', '.join(moved)}")
+        parts.append(f"{'would upgrade' if check_mode else 'upgraded'} to {version}: {', '.join(moved)}")
     if kept:
         parts.append(f"already on {version}: {', '.join(kept)}")
-    return "; ".join(parts) + ", confirmed by GitLab." if parts else "No host of this batch is left."
+    if not parts:
+        return "No host of this batch is left."
+    return "; ".join(parts) + (" (check mode: nothing stopped or confirmed)." if check_mode else ", confirmed by GitLab.")

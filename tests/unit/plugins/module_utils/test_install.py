@@ -87,6 +87,8 @@ def test_the_batch_report_names_each_kind_of_host():
         "upgraded to 17.11.0: h1, h2; already on 17.11.0: h3, confirmed by GitLab.")
     assert _install.upgrade_report({"h1": False}, "17.11.0") == "already on 17.11.0: h1, confirmed by GitLab."
     assert _install.upgrade_report({}, "17.11.0") == "No host of this batch is left."
+    assert _install.upgrade_report({"h1": True, "h2": False}, "17.10.1", check_mode=True) == (
+        "would upgrade to 17.10.1: h1; already on 17.10.1: h2 (check mode: nothing stopped or confirmed).")
 
 
 URLS = [{"url": "https://packages.gitlab.com/runner/gitlab-runner/debian/pool/bookworm/main/g/gitlab-runner/"
