@@ -89,11 +89,11 @@ def _contacts(results):
 
 def problems(runners, before_results, results, version=None, host=None):
     """One line per host and runner whose gitlab-runner made no contact since the check began (or reports another
-    version than ``version``), then the likely causes; empty when every host is healthy. With ``host``, only the
-    lines of that host (a runner that could not be read counts for each host carrying it)."""
+    version than ``version``), then the likely causes of a missing contact; empty when every host is healthy. With
+    ``host``, only the lines of that host (a runner that could not be read counts for each host carrying it)."""
     before, _failed = _contacts(before_results)
     now, failed = _contacts(results)
-    lines = []
+    lines, silent = [], False
     for runner in runners or ():
         if host is not None:
             runner = dict(runner, hosts={name: sid for name, sid in runner["hosts"].items() if name == host})
@@ -102,19 +102,23 @@ def problems(runners, before_results, results, version=None, host=None):
         label = f"runner {runner['name']} (id {runner['id']})"
         if runner["id"] in failed:
             lines.append(f"{label}: {failed[runner['id']]}")
+            silent = True
             continue
         for name, system_id in sorted(runner["hosts"].items()):
             manager = now.get((runner["id"], system_id))
             if manager is None:
                 lines.append(f"{name}: GitLab lists no runner manager with its system id {system_id} for {label}: "
                              "gitlab-runner on the host never made contact with this runner's token.")
+                silent = True
                 continue
             last = read_time(manager.get("contacted_at"))
             earlier = read_time((before.get((runner["id"], system_id)) or {}).get("contacted_at"))
             if last is None or (earlier is not None and last <= earlier):
                 lines.append(f"{name}: gitlab-runner made no contact for {label} while the check waited "
                              f"(last contact {known_time(last) or 'never'}).")
+                silent = True
             elif version and str(manager.get("version") or "") != version:
                 lines.append(f"{name}: gitlab-runner reports version {manager.get('version') or 'none'} for {label}, "
-                             f"not {version}: the service still runs the version it started with.")
-    return lines + [CAUSES] if lines else []
+                             f"not {version}: the service still runs the version it started with, or the package "
+                             "did not change.")
+    return lines + [CAUSES] if silent else lines

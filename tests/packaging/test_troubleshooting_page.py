@@ -6,7 +6,8 @@
 
 One playbook provokes each failure the page explains, against the GitLab API simulator and local files, and
 every message it prints must appear word for word on the page (docs/docsite/rst/troubleshooting.rst), so
-the page cannot drift from the code.
+the page cannot drift from the code. The health check's and the rollout's messages, which need live services,
+come from the functions that word them, given the page's names.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _health
 from tests.conftest import REPO_ROOT, PlaybookRun, playbook_env
 from tests.gitlab_sim.process import SimProcess
 
@@ -196,3 +198,26 @@ def cloned_inventory(work, url):
 @pytest.mark.parametrize("name", [entry[0] for entry in API_FAILURES] + list(CONFIG_FILES) + ["shared-system-id"])
 def test_the_page_quotes_the_message_word_for_word(printed, name):
     assert re.sub(r"\s+", " ", printed[name]) in page_text(), printed[name]
+
+
+def health_messages():
+    """The health check's and the rollout's refusals, from the code that words them, with the page's names."""
+    runners = [{"id": 41, "name": "docker-linux", "hosts": {"runner-03": "s_0123456789ab"}}]
+
+    def read(contacted_at):
+        return [{"item": {"id": 41}, "runners": [{"id": 41, "managers": [
+            {"system_id": "s_0123456789ab", "contacted_at": contacted_at, "version": "17.10.1"}]}]}]
+
+    before = read(PAGE_TIME)
+    silent = _health.problems(runners, before, before, "17.11.0", host="runner-03")
+    other_version = _health.problems(runners, before, read("2026-11-30T09:45:12.000Z"), "17.11.0", host="runner-03")
+    elsewhere = _fleet.host_report("runner-04", {"system_id": "s_0123456789ac", "runners": [
+        {"name": "docker-linux", "id": 41, "url": "https://gitlab.internal.example.com"}]})
+    return {"health-silent": " ".join(silent), "health-version": " ".join(other_version),
+            "upgrade-unconfirmable": _health.unconfirmable([elsewhere], "https://gitlab.example.com")["runner-04"]}
+
+
+@pytest.mark.parametrize("name", sorted(health_messages()))
+def test_the_page_quotes_the_health_messages_word_for_word(name):
+    message = health_messages()[name]
+    assert re.sub(r"\s+", " ", message) in page_text(), message
