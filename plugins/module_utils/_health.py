@@ -37,14 +37,18 @@ def plan(entries_by_host, system_ids, own_instance_names):
     return sorted(runners.values(), key=lambda runner: runner["id"])
 
 
+def _registered(report, base):
+    """The entries of a host's config.toml registered with the GitLab at ``base`` (a runner id and its url)."""
+    return [entry for entry in report.entries if entry.runner_id and entry.url and api_base(entry.url) == base]
+
+
 def held_plan(reports, url):
     """The ``plan`` of what the hosts hold: each ``config.toml`` entry with a runner id whose url is ``url``'s GitLab
     (entries of another GitLab cannot be read through this one). ``reports``: ``_fleet.HostReport`` of each host."""
     base = api_base(url)
     entries_by_host, names = {}, {}
     for report in reports:
-        held = [{"name": entry.name, "id": entry.runner_id} for entry in report.entries
-                if entry.runner_id and entry.url and api_base(entry.url) == base]
+        held = [{"name": entry.name, "id": entry.runner_id} for entry in _registered(report, base)]
         entries_by_host[report.host] = held
         names[report.host] = {entry["name"] for entry in held}
     return plan(entries_by_host, {report.host: report.system_id for report in reports}, names)
@@ -59,7 +63,7 @@ def unconfirmable(reports, url):
         if not report.system_id:
             lines[report.host] = (f"{report.host}: gitlab-runner has no runner system id on the host yet, so GitLab "
                                   "cannot confirm it runs the new version.")
-        elif not any(entry.runner_id and entry.url and api_base(entry.url) == base for entry in report.entries):
+        elif not _registered(report, base):
             held = ", ".join(f"{entry.name} ({entry.url or 'no url'})" for entry in report.entries) or "none"
             lines[report.host] = (f"{report.host}: config.toml holds no registered runner of {base} (entries: {held}), "
                                   "so GitLab cannot confirm it runs the new version.")
