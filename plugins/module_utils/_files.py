@@ -14,6 +14,19 @@ import time
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 
 
+def check_reachable(path):
+    """Fail when ``path``, or the directory it is in, is a symbolic link to nothing (a volume not mounted, say):
+    what it should hold is not "missing", it is out of reach."""
+    for candidate in (path, os.path.dirname(os.path.abspath(path))):
+        if os.path.islink(candidate) and not os.path.exists(candidate):
+            raise RunnerOpsError(
+                f"Reading {path}",
+                f"{candidate} is a symbolic link to {os.readlink(candidate)}, which does not exist (a volume or "
+                "share that is not mounted?). What it holds is out of reach, so nothing is decided or written "
+                "for this host.",
+                fix=f"mount or restore what {candidate} points to, or remove the link if this host is new.")
+
+
 def write_target(path):
     """The file a write of ``path`` replaces: the final target when ``path`` is a symbolic link.
 

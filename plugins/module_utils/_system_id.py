@@ -14,7 +14,7 @@ import secrets
 import string
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.module_utils._files import atomic_write
+from ansible_collections.runnerops.gitlab.plugins.module_utils._files import atomic_write, check_reachable
 
 SYSTEM_ID_FILE = ".runner_system_id"
 # The order denisbrodbeck/machineid (used by gitlab-runner) reads them in.
@@ -27,17 +27,35 @@ def system_id_path(config_path):
 
 
 def read_system_id_file(config_path):
-    """The id in ``.runner_system_id`` beside config.toml, or None when missing or not well formed."""
+    """The id in ``.runner_system_id`` beside config.toml, or None when there is none (missing or empty).
+
+    A file gitlab-runner would not accept fails: the running gitlab-runner keeps the id it read at its start,
+    while a new id would register another runner manager in GitLab.
+    """
+    path = system_id_path(config_path)
+    check_reachable(path)
     try:
-        with open(system_id_path(config_path), "rb") as stream:
+        with open(path, "rb") as stream:
             text = stream.read(4096).decode("utf-8", "replace").strip()
     except FileNotFoundError:
         return None
+    except IsADirectoryError as exc:
+        raise RunnerOpsError(f"Reading {path}", "it is a directory, not the file gitlab-runner keeps its system "
+                             "id in.", fix=f"remove the directory {path}; gitlab-runner writes the file on its next "
+                             "start.") from exc
     except OSError as exc:
-        raise RunnerOpsError(f"Reading {system_id_path(config_path)}", f"{exc.strerror}.",
+        raise RunnerOpsError(f"Reading {path}", f"{exc.strerror}.",
                              fix="run the module as a user that can read the gitlab-runner configuration "
                              "directory (become: true).") from exc
-    return text if SYSTEM_ID_PATTERN.match(text) else None
+    if text and not SYSTEM_ID_PATTERN.match(text):
+        raise RunnerOpsError(
+            f"Reading {path}",
+            f"it holds {len(text)} characters that are not a runner system id (s_ or r_ and 12 letters or digits), "
+            "so this host's runner manager cannot be told: the running gitlab-runner reports the id it read at its "
+            "start, and a new id would register another manager in GitLab.",
+            fix="write back the system id GitLab lists for this host's runner manager (gitlab-runner logs it at "
+                "start as system_id), or delete the file so gitlab-runner picks a new one on its next start.")
+    return text or None
 
 
 def read_machine_id(paths=None):

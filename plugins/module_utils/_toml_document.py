@@ -15,6 +15,7 @@ import traceback
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._config_schema import ENVIRONMENT_KEY, SECRET_KEYS
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
+from ansible_collections.runnerops.gitlab.plugins.module_utils._files import check_reachable
 
 TOMLKIT_IMPORT_ERROR = None
 try:
@@ -65,6 +66,7 @@ class ConfigDocument:
     @classmethod
     def load(cls, path):
         action = f"Reading {path}"
+        check_reachable(path)
         try:
             with open(path, "rb") as stream:
                 raw = stream.read()

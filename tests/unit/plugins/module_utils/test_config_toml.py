@@ -141,7 +141,7 @@ def test_dbus_machine_id_is_read_before_etc(tmp_path):
     assert system_id.generated_system_id([str(dbus)]) is None
 
 
-def test_system_id_file_wins_and_bad_content_is_ignored(tmp_path):
+def test_system_id_file_wins_and_bad_content_is_named(tmp_path):
     machine_id = tmp_path / "machine-id"
     machine_id.write_text("cccccccccccccccccccccccccccccccc")
     config_path = str(tmp_path / "config.toml")
@@ -152,7 +152,9 @@ def test_system_id_file_wins_and_bad_content_is_ignored(tmp_path):
     assert system_id.system_identity(config_path, [str(machine_id)]) == ("s_0123456789ab", "file")
 
     (tmp_path / ".runner_system_id").write_text("not-a-system-id")
-    assert system_id.system_identity(config_path, [str(machine_id)]) == (generated, "generated")
+    with pytest.raises(RunnerOpsError, match="not a runner system id"):
+        system_id.system_identity(config_path, [str(machine_id)])
+    (tmp_path / ".runner_system_id").unlink()
     assert system_id.system_identity(config_path, [str(tmp_path / "none")]) == (None, None)
 
 

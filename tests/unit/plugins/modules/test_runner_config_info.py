@@ -75,3 +75,56 @@ def test_malformed_file_fails_naming_line_and_column(run_module, tmp_path, machi
     result = info(run_module, path)
     assert result["failed"] is True
     assert "line 2" in result["msg"] and "column" in result["msg"]
+
+
+@pytest.mark.parametrize("broken", ["file", "directory"])
+def test_a_link_to_nothing_is_out_of_reach_not_empty(run_module, tmp_path, machine_id, broken):
+    """A config.toml (or its directory) on a volume that is not mounted: reading it as "no file" would make the
+    host look as if it held no token."""
+    if broken == "file":
+        path = tmp_path / "config.toml"
+        path.symlink_to(tmp_path / "volume" / "config.toml")
+        link = path
+    else:
+        link = tmp_path / "etc-gitlab-runner"
+        link.symlink_to(tmp_path / "volume")
+        path = link / "config.toml"
+    result = info(run_module, path)
+    assert result["failed"] is True
+    assert f"{link} is a symbolic link to {tmp_path / 'volume'}" in result["msg"]
+    assert "does not exist" in result["msg"] and "mount or restore" in result["msg"]
+
+
+def test_a_link_to_a_file_is_read_through(run_module, tmp_path, machine_id):
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    shutil.copy(FIXTURES / "register_docker.toml", volume / "config.toml")
+    (tmp_path / "config.toml").symlink_to(volume / "config.toml")
+    result = info(run_module, tmp_path / "config.toml")
+    assert result["exists"] is True and [runner["name"] for runner in result["runners"]] == ["docker-01"]
+
+
+@pytest.mark.parametrize("content", ["not-an-id", "s_123", "s_89e5e9956577x", "x_89e5e9956577"])
+def test_a_system_id_gitlab_runner_would_not_accept_is_named(run_module, tmp_path, machine_id, content):
+    (tmp_path / ".runner_system_id").write_text(content)
+    result = info(run_module, tmp_path / "config.toml")
+    assert result["failed"] is True
+    assert str(tmp_path / ".runner_system_id") in result["msg"]
+    assert "not a runner system id (s_ or r_ and 12 letters or digits)" in result["msg"]
+    # What the file holds may be anything; it is counted, never echoed.
+    assert content not in result["msg"].replace(str(tmp_path), "")
+
+
+@pytest.mark.parametrize("content", ["", "\n", "  r_AbCdEf123456\n"])
+def test_an_empty_or_padded_system_id_file_reads_as_gitlab_runner_reads_it(run_module, tmp_path, machine_id,
+                                                                            content):
+    (tmp_path / ".runner_system_id").write_text(content)
+    result = info(run_module, tmp_path / "config.toml")
+    expected = ("r_AbCdEf123456", "file") if content.strip() else (machine_id, "generated")
+    assert (result["system_id"], result["system_id_source"]) == expected
+
+
+def test_a_system_id_link_to_nothing_is_named(run_module, tmp_path, machine_id):
+    (tmp_path / ".runner_system_id").symlink_to(tmp_path / "volume" / ".runner_system_id")
+    result = info(run_module, tmp_path / "config.toml")
+    assert result["failed"] is True and "is a symbolic link to" in result["msg"]
