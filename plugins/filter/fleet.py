@@ -10,9 +10,8 @@ Each filter is documented in the YAML file of its name beside this one.
 from __future__ import annotations
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _health, _install
-from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.plugin_utils._filters import failing_clearly
-from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var, plain
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var
 
 
 def reports_of(hosts, hostvars, variable="__gitlab_runner_gathered"):
@@ -28,40 +27,9 @@ def fleet_hosts(hosts, hostvars, variable="__gitlab_runner_gathered"):
             for report in reports]
 
 
-def fleet_system_id_problem(hosts, hostvars, variable="__gitlab_runner_gathered"):
-    """Why the hosts cannot be told apart as runner managers (two report one system id), or an empty string."""
-    try:
-        _fleet.check_system_ids(reports_of(hosts, hostvars, variable))
-    except RunnerOpsError as error:
-        return error.describe()
-    return ""
-
-
 def fleet_verify_refusals(results):
     """Lines naming each entry whose token GitLab did not accept (``uri`` results of ``POST /runners/verify``)."""
     return _fleet.verify_refusals(results)
-
-
-def fleet_declared(declared, folder=None):
-    """``{definitions, problems}``: a host's runner definitions with defaults filled, and what is wrong with them.
-
-    Problems are returned, not raised, so the task storing the definitions can stay ``no_log`` (settings may hold
-    secrets) while ``fleet_problems`` reports them in the clear.
-    """
-    try:
-        return {"definitions": _fleet.definitions(plain(declared), plain(folder)), "problems": []}
-    except RunnerOpsError as error:
-        return {"definitions": [], "problems": [error.describe()]}
-
-
-def fleet_problems(play_hosts, hostvars):
-    """One line per host whose definitions ``fleet_declared`` found wrong; hosts declaring alike are named once."""
-    by_problem = {}
-    for host in play_hosts or ():
-        declared = host_var(hostvars, host, "__gitlab_runner_declared", {})
-        for problem in declared.get("problems") or () if isinstance(declared, dict) else ():
-            by_problem.setdefault(problem, []).append(str(host))
-    return [f"{problem} (hosts: {', '.join(hosts)})" for problem, hosts in by_problem.items()]
 
 
 def fleet_hosts_outside(all_hosts, hostvars, play_hosts, shared_names):
@@ -78,7 +46,7 @@ def _definitions_of(hostvars, host):
 
 def _outside_reports(results):
     return [_fleet.host_report(str(result.get("item")), result) for result in results or ()
-            if isinstance(result, dict) and result.get("runners") is not None and not result.get("failed")]
+            if isinstance(result, dict) and result.get("runners") is not None and not _fleet.module_failed(result)]
 
 
 @failing_clearly
@@ -169,7 +137,6 @@ class FilterModule:
     def filters(self):
         return {
             "fleet_config_changes": fleet_config_changes,
-            "fleet_declared": fleet_declared,
             "fleet_entries": fleet_entries,
             "fleet_failures": fleet_failures,
             "fleet_health_plan": fleet_health_plan,
@@ -178,9 +145,7 @@ class FilterModule:
             "fleet_hosts_outside": fleet_hosts_outside,
             "fleet_instances": fleet_instances,
             "fleet_pending": fleet_pending,
-            "fleet_problems": fleet_problems,
             "fleet_report": fleet_report,
-            "fleet_system_id_problem": fleet_system_id_problem,
             "fleet_token_plan": fleet_token_plan,
             "fleet_verify_refusals": fleet_verify_refusals,
         }

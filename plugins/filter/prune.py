@@ -13,7 +13,6 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _prune
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW, seconds
 from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var
 
 
@@ -33,17 +32,13 @@ def prune_reads(inventory_hosts, hostvars):
                               gathered_by_host(inventory_hosts, hostvars, "__gitlab_runner_gathered"))
 
 
-def prune_plan(runner_results, inventory_hosts, hostvars, stale_after):
-    """What goes: ``{managers, runners, lines}``; ``managers`` holds tokens (loop over it under ``no_log``)."""
+def prune_plan(runner_results, inventory_hosts, hostvars, stale_after, variable="gitlab_runner_prune_stale_after"):
+    """What goes: ``{managers, runners, lines}``; ``managers`` holds tokens (loop over it under ``no_log``).
+    ``variable``: the name the user set the threshold under, for the message when it is too low."""
     try:
-        threshold = seconds(stale_after, "stale_after", "Planning what to prune")
+        threshold = _prune.stale_threshold(stale_after, variable)
     except RunnerOpsError as error:
         raise AnsibleFilterError(error.describe()) from None
-    if threshold < LIVE_WINDOW:
-        raise AnsibleFilterError(
-            f"Planning what to prune failed: stale_after is {threshold} seconds, but GitLab shows a manager seen "
-            f"within {LIVE_WINDOW} seconds as online. Fix: set stale_after to {LIVE_WINDOW} or more (GitLab itself "
-            "calls a manager stale after 7 days, 604800).")
     return _prune.prune_plan(_definitions(inventory_hosts, hostvars), inventory_hosts,
                              gathered_by_host(inventory_hosts, hostvars, "__gitlab_runner_gathered"), runner_results,
                              threshold)

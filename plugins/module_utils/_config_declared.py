@@ -22,6 +22,22 @@ CREDENTIAL_KEYS = ("name", "url", "id", "token", "token_obtained_at", "token_exp
 ENTRY_OPTION_KEYS = CREDENTIAL_KEYS + ("executor",)
 GLOBAL_OPTION_KEYS = ("concurrent", "check_interval", "log_level", "log_format", "listen_address",
                       "shutdown_timeout", "connection_max_age", "session_server")
+# runner_config_sync's options for the global settings; the role checks its own variables with them.
+GLOBAL_OPTIONS_SPEC = {
+    "concurrent": {"type": "int"},
+    "check_interval": {"type": "int"},
+    "log_level": {"type": "str", "choices": ["debug", "info", "warn", "warning", "error", "fatal", "panic"]},
+    "log_format": {"type": "str", "choices": ["runner", "text", "json"]},
+    "listen_address": {"type": "str"},
+    "shutdown_timeout": {"type": "int"},
+    "connection_max_age": {"type": "str"},
+    "session_server": {"type": "dict", "options": {
+        "listen_address": {"type": "str"},
+        "advertise_address": {"type": "str"},
+        "session_timeout": {"type": "int"},
+    }},
+    "global_settings": {"type": "dict"},
+}
 EXECUTORS = ("shell", "docker", "docker-windows", "docker+machine", "docker-autoscaler", "kubernetes",
              "custom", "ssh", "parallels", "virtualbox", "instance")
 
@@ -109,11 +125,9 @@ def _declared_entry(spec, index, check):
         executor=spec.get("executor"),
         settings=check.table(settings, "runners", f"{where}.settings"),
     )
-    if runner.executor is not None and runner.executor not in EXECUTORS:
-        close = difflib.get_close_matches(runner.executor, EXECUTORS, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else "."
-        check.warn(f"{where}.executor {runner.executor!r} is not an executor gitlab-runner "
-                   f"{reference.RUNNER_VERSION} ships{hint}")
+    unknown_executor = executor_problem(runner.executor)
+    if unknown_executor:
+        check.warn(f"{where}.{unknown_executor}")
     if runner.token and runner.token.strip() != runner.token:
         raise RunnerOpsError(action, f"{where}.token has leading or trailing white space.",
                              fix="strip the token (a newline from a file lookup is a common cause).")
@@ -123,6 +137,16 @@ def _declared_entry(spec, index, check):
                              fix="give the glrt- token runnerops.gitlab.gitlab_runner_create returns for the runner; "
                                  "an API or registration token never belongs in config.toml.")
     return runner
+
+
+def executor_problem(executor):
+    """Why ``executor`` is not one gitlab-runner ships, with the one it probably is; None when it is one (or unset).
+    runner_config_sync warns (a newer gitlab-runner may ship more); the role refuses it before any change."""
+    if executor is None or executor in EXECUTORS:
+        return None
+    close = difflib.get_close_matches(str(executor), EXECUTORS, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; it ships {', '.join(EXECUTORS)}."
+    return f"executor {executor!r} is not an executor gitlab-runner {reference.RUNNER_VERSION} ships{hint}"
 
 
 def _declared_time(value, field_name):

@@ -19,13 +19,21 @@ from dataclasses import dataclass, field
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as reference
-from ansible_collections.runnerops.gitlab.plugins.module_utils._config_declared import CREDENTIAL_KEYS, ENTRY_OPTION_KEYS
+from ansible_collections.runnerops.gitlab.plugins.module_utils._config_declared import (
+    CREDENTIAL_KEYS,
+    ENTRY_OPTION_KEYS,
+    executor_problem,
+)
 from ansible_collections.runnerops.gitlab.plugins.module_utils._config_schema import KeyCheck, key_code
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError, sentence
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import (
+    ATTRIBUTE_OPTIONS,
+    OWNER_KINDS,
+    DesiredRunner,
+)
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import (
     UTC,
     known_time,
-    parse_time,
     read_time,
     same_time,
 )
@@ -130,8 +138,7 @@ def verify_refusals(results):
 # ---------------------------------------------------------------------------------------------------
 # The role's runner definitions
 
-RUNNER_TYPES = ("instance_type", "group_type", "project_type")
-OWNER_KEY = {"group_type": "group", "project_type": "project"}
+OWNER_KEY = {runner_type: kind for runner_type, kind in OWNER_KINDS.items() if kind != "instance"}
 # The keys of a definition, checked here (not by the role's argument specs) so that a mistyped key gets a
 # suggestion before any GitLab call; documented with gitlab_runner_runners in the role's argument specs.
 # runner_type, state and settings get their own messages in _check_definition.
@@ -173,32 +180,64 @@ def _definition_error(label, reason, fix):
     return RunnerOpsError("Checking gitlab_runner_runners", f"{label}: {reason}", fix=fix)
 
 
+def _problem(label, reason, fix):
+    return f"{label}: {reason} Fix: {fix}"
+
+
 def definitions(declared, folder=None):
     """The definitions a host runs: the folder's, then the declared ones (which win on equal names), defaults filled.
 
-    Fails naming the definition (never its settings, which may hold secrets) and the fix.
+    Fails naming every definition that is wrong (never its settings, which may hold secrets), each with its fix.
     """
+    checked, problems, _warnings = checked_definitions(declared, folder)
+    if problems:
+        raise RunnerOpsError("Checking gitlab_runner_runners", " ".join(problems))
+    return checked
+
+
+def checked_definitions(declared, folder=None):
+    """``(definitions, problems, warnings)``: every definition checked with every rule the role and
+    gitlab_runner_create apply, so that nothing is created or written before all of them are right. Each problem
+    names its definition, what is wrong and the fix."""
     declared = list(declared or ())
     folder = list(folder or ())
+    problems = []
     for index, definition in enumerate(declared):
         label = f"gitlab_runner_runners[{index}]"
         if not isinstance(definition, dict):
-            raise _definition_error(label, "is not a dictionary.", "give each runner as a dictionary with a name.")
-        if not str(definition.get("name") or "").strip():
-            raise _definition_error(label, "has no name.",
-                                    "give each runner a name; it is written as the runner's description.")
+            problems.append(_problem(label, "is not a dictionary.", "give each runner as a dictionary with a name."))
+        elif not str(definition.get("name") or "").strip():
+            problems.append(_problem(label, "has no name.",
+                                     "give each runner a name; it is written as the runner's description."))
+    if problems:
+        return [], problems, []
     names = [str(definition["name"]) for definition in declared]
     repeated = sorted(set(name for name in names if names.count(name) > 1))
     if repeated:
-        raise _definition_error("gitlab_runner_runners", f"{', '.join(repeated)} declared more than once.",
-                                "give each definition its own name.")
+        return [], [_problem("gitlab_runner_runners", f"{', '.join(repeated)} declared more than once.",
+                             "give each definition its own name.")], []
     merged = [definition for definition in folder if str(definition.get("name")) not in names] + declared
-    result = []
+    result, warnings = [], []
     for definition in merged:
-        full = _checked_keys(definition)
-        _check_definition(full)
+        label = f"gitlab_runner_runners[{definition['name']}]"
+        try:
+            full = _checked_keys(definition)
+            _check_definition(full)
+        except RunnerOpsError as error:
+            problems.append(_problem(label, error.reason.removeprefix(f"{label}: "), error.fix))
+            continue
+        warnings.extend(f"{label}: {warning}" for warning in definition_warnings(full))
         result.append(full)
-    return result
+    return result, problems, warnings
+
+
+def definition_warnings(definition):
+    """What is allowed but most likely not meant: a tag with white space in it is one tag, which jobs asking for
+    its words one by one never match."""
+    return [f"tag {tag!r} holds white space, so GitLab keeps it as one tag that a job asking for "
+            f"{' and '.join(repr(word) for word in str(tag).split())} never matches; give tags as a list "
+            f"({str(tag).split()!r}) or separated by commas." for tag in definition.get("tags") or ()
+            if len(str(tag).split()) > 1]
 
 
 def _checked_keys(definition):
@@ -246,30 +285,12 @@ def _unknown_key(key):
 
 
 def _check_definition(definition):
+    """The rules of a definition: gitlab_runner_create's own (``DesiredRunner.check``: types, owners, GitLab's
+    limits, token expiry against now), runner_config_sync's executor names, and what only the role has."""
     label = f"gitlab_runner_runners[{definition['name']}]"
-    runner_type = definition["runner_type"]
-    if runner_type not in RUNNER_TYPES:
-        raise _definition_error(label, f"runner_type {runner_type!r} is not one of {', '.join(RUNNER_TYPES)}.",
-                                "set runner_type to instance_type, group_type or project_type.")
-    if runner_type == "instance_type":
-        present = [key for key in ("group", "project") if definition.get(key) not in (None, "")]
-        if present:
-            raise _definition_error(label, f"runner_type instance_type takes no {' or '.join(present)}.",
-                                    f"remove {' and '.join(present)}, or change runner_type.")
-    else:
-        key = OWNER_KEY[runner_type]
-        if str(definition.get(key) if definition.get(key) is not None else "").strip() == "":
-            raise _definition_error(label, f"runner_type {runner_type} needs {key}.",
-                                    f"set {key} to its numeric id or full path.")
     if definition["state"] not in ("present", "absent"):
         raise _definition_error(label, f"state {definition['state']!r} is not present or absent.",
                                 "set state to present or absent.")
-    for key in ("token_expires_at", "token_rotation_deadline"):
-        if definition.get(key) not in (None, ""):
-            try:
-                parse_time(definition[key], key)
-            except RunnerOpsError as error:
-                raise _definition_error(label, error.reason, error.fix) from None
     if bool(definition.get("api_url")) != bool(definition.get("api_token")):
         raise _definition_error(label, "api_url and api_token go together: one is set without the other.",
                                 "set both to use another GitLab instance for this runner, or neither to use the "
@@ -278,12 +299,22 @@ def _check_definition(definition):
         if definition.get(key) and not re.match(r"^https?://[^/]+", str(definition[key])):
             raise _definition_error(label, f"{key} {definition[key]!r} is not a URL with its scheme.",
                                     f"give {key} as GitLab's base URL, for example https://gitlab.example.com.")
-    if definition.get("token_rotation_deadline") and not definition.get("token_expires_at"):
-        raise _definition_error(label, "token_rotation_deadline is set without token_expires_at.",
-                                "set token_expires_at too; the deadline must be no later than it.")
     if not isinstance(definition.get("settings"), dict):
         raise _definition_error(label, "settings is not a dictionary.",
                                 "give settings as the keys and tables of the [[runners]] entry.")
+    unknown_executor = executor_problem(definition.get("executor"))
+    if unknown_executor:
+        raise _definition_error(label, unknown_executor, "set executor to one gitlab-runner ships.")
+    params = {key: definition.get(key) for key in ("name", "runner_type", "group", "project", "state",
+                                                   *ATTRIBUTE_OPTIONS, "token_expires_at",
+                                                   "token_rotation_deadline")}
+    if params["run_untagged"] is False and params["tags"] is None and definition["state"] == "present":
+        # The role creates the runner with the tags it declares: none.
+        params["tags"] = []
+    try:
+        DesiredRunner.from_params(params)
+    except RunnerOpsError as error:
+        raise _definition_error(label, error.reason, error.fix) from None
 
 
 def runner_name(definition, host):
@@ -409,7 +440,7 @@ def hosts_outside(all_hosts, play_hosts, declared_by_host, shared_names):
 
 
 def _settled(result):
-    return isinstance(result, dict) and not result.get("skipped") and not result.get("failed") \
+    return isinstance(result, dict) and not result.get("skipped") and not module_failed(result) \
         and isinstance(result.get("runner"), dict) and isinstance(result.get("item"), dict)
 
 
@@ -540,6 +571,9 @@ def settled_report(results):
         runner = result["runner"]
         line = f"{runner.get('description')}: runner {runner.get('id') or '(new)'}, token " \
                f"{result.get('token_source') or 'unchanged'}"
+        changes = attribute_changes(result)
+        if changes:
+            line += f"; {', '.join(changes)}"
         ignored = [item.get("host") or item.get("system_id") for item in result.get("ignored_known_tokens") or ()]
         if ignored:
             line += f"; set aside what {', '.join(ignored)} held (not a runner token)"
@@ -547,15 +581,40 @@ def settled_report(results):
     return lines
 
 
+# What the runner's diff shows besides its identity.
+IDENTITY = ("id", "owner", "description", "runner_type")
+
+
+def attribute_changes(result):
+    """``["tags ['docker'] -> ['docker', 'linux']", ...]``: what gitlab_runner_create changed (or, in check mode,
+    would change) in an existing runner, from its diff; a created runner has no before."""
+    diff = result.get("diff") if isinstance(result.get("diff"), dict) else {}
+    before, after = diff.get("before") or {}, diff.get("after") or {}
+    if not before or not after:
+        return []
+    return [f"{key} {before.get(key)!r} -> {after.get(key)!r}" for key in after
+            if key not in IDENTITY and before.get(key) != after.get(key)]
+
+
+def module_failed(result):
+    """Whether a registered module result is a failure: ``failed``, or registered with ``failed_when: false`` (so that
+    a ``no_log`` task's message reaches the step that reports it) and holding the module's ``msg``, which the
+    collection's modules return only when they fail."""
+    if not isinstance(result, dict) or result.get("skipped") or result.get("unreachable"):
+        return False
+    return bool(result.get("failed")) or ("failed_when_result" in result and "msg" in result)
+
+
 def failures(results):
     """One line per runner ``gitlab_runner_create`` could not settle: its name and the module's message, which
     names what was done, GitLab's answer and the fix, never a token."""
     lines = []
     for result in results or ():
-        if isinstance(result, dict) and result.get("failed"):
+        if module_failed(result):
             item = result.get("item") if isinstance(result.get("item"), dict) else {}
-            lines.append(f"{item.get('name') or item.get('api_url') or item.get('key') or '(unnamed)'}: "
-                         f"{result.get('msg') or 'failed without a message'}")
+            label = item.get("name") or item.get("api_url") or item.get("key")
+            message = result.get("msg") or "failed without a message"
+            lines.append(f"{label}: {message}" if label else message)
     return lines
 
 

@@ -21,8 +21,26 @@ import datetime
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._decommission import runners_by_id
 from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import host_report
-from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import describe_manager
+from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW, describe_manager, seconds
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, read_time
+
+
+# GitLab calls a manager stale after 7 days.
+GITLAB_STALE_AFTER = 604800
+
+
+def stale_threshold(value, variable):
+    """``value`` as the seconds after which a silent manager is stale; fails naming ``variable`` (the one the user
+    set) and the fix. Below GitLab's online window a manager that is online would count as stale."""
+    action = "Checking what pruning may remove"
+    threshold = seconds(value, variable, action)
+    if threshold < LIVE_WINDOW:
+        raise RunnerOpsError(action, f"{variable} is {threshold} seconds, but GitLab shows a manager seen within "
+                             f"{LIVE_WINDOW} seconds as online.",
+                             fix=f"set {variable} to {LIVE_WINDOW} or more (GitLab itself calls a manager stale after "
+                                 f"7 days, {GITLAB_STALE_AFTER}).")
+    return threshold
 
 
 def last_seen(manager):

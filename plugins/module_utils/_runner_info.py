@@ -58,6 +58,33 @@ class RunnerReader:
         self.version = result.version
         return {"version": result.version, "scopes": list(result.scopes or ())}
 
+    def resolve_owners(self, owners):
+        """``[{type, ref, id, path}]`` of each group or project (``{group: ref}`` or ``{project: ref}``), each looked
+        up once; fails naming every one GitLab does not show, at once, before anything is created in any."""
+        resolved, missing, seen = [], [], {}
+        for owner in owners:
+            kind = "group" if owner.get("group") is not None else "project"
+            ref = str(owner[kind]).strip().strip("/")
+            if (kind, ref) not in seen:
+                try:
+                    seen[(kind, ref)] = self.lookup.resolve_owner(kind, ref, "the runners to create there")
+                except RunnerOpsError as error:
+                    if error.status != 404:
+                        raise
+                    seen[(kind, ref)] = None
+                    missing.append(f"{kind} {ref!r}")
+            found = seen[(kind, ref)]
+            if found is not None:
+                resolved.append({"type": kind, "ref": ref, "id": found.id, "path": found.path})
+        if missing:
+            raise RunnerOpsError(
+                "Finding the groups and projects runners are created in",
+                f"GitLab shows the token's user no {' and no '.join(missing)} (404).",
+                status=404,
+                fix="correct each path (the full path, for example platform/ci, or the numeric id) and make sure the "
+                    "token's user is a member there; GitLab answers 404 for a group or project the user cannot see.")
+        return resolved
+
     def gather(self, group=None, project=None, all_runners=False, runner_id=None, runner_type=None,
                status=None, tags=None, paused=None, name=None, with_managers=True):
         """Runners matching the filters, each with its details and (optionally) its managers."""

@@ -84,9 +84,25 @@ options:
     choices: [read, create, manage]
   gather_runners:
     description:
-      - Set V(false) to only run the O(check_scopes) check and read no runner.
+      - Set V(false) to only run the O(check_scopes) check (and O(owners)) and read no runner.
     type: bool
     default: true
+  owners:
+    description:
+      - Groups and projects to find, each as C(group) or C(project) with its full path or numeric id, before
+        anything is created in them: RV(owners) returns each with its numeric id, which
+        M(runnerops.gitlab.gitlab_runner_create) then takes as O(runnerops.gitlab.gitlab_runner_create#module:group)
+        or O(runnerops.gitlab.gitlab_runner_create#module:project) without looking it up again.
+      - Fails naming every one GitLab does not show the token's user, at once.
+    type: list
+    elements: dict
+    suboptions:
+      group:
+        description: A group's full path or numeric id.
+        type: str
+      project:
+        description: A project's full path or numeric id.
+        type: str
 notes:
   - "Scopes: C(read_api) or C(api). Reading another user's group or project runners needs the Maintainer role
     there; O(all_runners) needs an administrator."
@@ -104,6 +120,14 @@ EXAMPLES = r"""
     check_scopes: [read, create, manage]
     gather_runners: false
   register: gitlab_check
+
+- name: Find the groups runners will be created in, all before the first is created
+  runnerops.gitlab.gitlab_runner_info:
+    owners:
+      - group: platform/ci
+      - project: platform/app
+    gather_runners: false
+  register: owners
 
 - name: Show the group runner and the hosts (managers) that use it
   runnerops.gitlab.gitlab_runner_info:
@@ -223,6 +247,28 @@ runners:
         contacted_at:
           description: Last contact.
           type: str
+owners:
+  description: The groups and projects of O(owners), in that order.
+  returned: when O(owners) is set
+  type: list
+  elements: dict
+  contains:
+    type:
+      description: V(group) or V(project).
+      type: str
+      sample: group
+    ref:
+      description: The path or id as given in O(owners).
+      type: str
+      sample: platform/ci
+    id:
+      description: The numeric id.
+      type: int
+      sample: 42
+    path:
+      description: The full path, where GitLab gave it.
+      type: str
+      sample: platform/ci
 gitlab:
   description: GitLab's version and the token's scopes, from the O(check_scopes) check.
   returned: when O(check_scopes) is set
@@ -259,6 +305,9 @@ def argument_spec():
         "managers": {"type": "bool", "default": True},
         "check_scopes": {"type": "list", "elements": "str", "choices": ["read", "create", "manage"]},
         "gather_runners": {"type": "bool", "default": True},
+        "owners": {"type": "list", "elements": "dict", "options": {"group": {"type": "str"},
+                                                                    "project": {"type": "str"}},
+                   "mutually_exclusive": [("group", "project")], "required_one_of": [("group", "project")]},
     }
 
 
@@ -279,6 +328,8 @@ def main():
         if params["check_scopes"] is not None:
             # Reading is what this module does, so it is always part of the check.
             result["gitlab"] = reader.check_scopes(["read"] + params["check_scopes"])
+        if params["owners"] is not None:
+            result["owners"] = reader.resolve_owners(params["owners"])
         if params["gather_runners"]:
             result["runners"] = reader.gather(
                 group=params["group"], project=params["project"], all_runners=params["all_runners"],

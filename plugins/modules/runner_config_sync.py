@@ -361,7 +361,7 @@ diff:
       type: str
 """
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils._config_declared import DeclaredConfig
+from ansible_collections.runnerops.gitlab.plugins.module_utils._config_declared import GLOBAL_OPTIONS_SPEC, DeclaredConfig
 from ansible_collections.runnerops.gitlab.plugins.module_utils._config_sync import DEFAULT_PATH, run_sync
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._manager_api import ManagerUnregister
@@ -380,22 +380,9 @@ def argument_spec():
         "executor": {"type": "str"},
         "settings": {"type": "dict"},
     }
-    session_server = {
-        "listen_address": {"type": "str"},
-        "advertise_address": {"type": "str"},
-        "session_timeout": {"type": "int"},
-    }
     return {
         "path": {"type": "path", "default": DEFAULT_PATH},
-        "concurrent": {"type": "int"},
-        "check_interval": {"type": "int"},
-        "log_level": {"type": "str", "choices": ["debug", "info", "warn", "warning", "error", "fatal", "panic"]},
-        "log_format": {"type": "str", "choices": ["runner", "text", "json"]},
-        "listen_address": {"type": "str"},
-        "shutdown_timeout": {"type": "int"},
-        "connection_max_age": {"type": "str"},
-        "session_server": {"type": "dict", "options": session_server},
-        "global_settings": {"type": "dict"},
+        **GLOBAL_OPTIONS_SPEC,
         "runners": {"type": "list", "elements": "dict", "options": runner},
         "prune": {"type": "bool", "default": True},
         "unregister_pruned": {"type": "bool", "default": False},

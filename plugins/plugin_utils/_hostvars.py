@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import module_failed
+
 
 def plain(value):
     """``value`` as plain dicts and lists: Ansible hands filters lazy containers that template on access, and
@@ -27,10 +29,11 @@ def host_var(hostvars, host, variable, default=None):
 
 
 def gathered_by_host(hosts, hostvars, variable):
-    """``{host: hostvars[host][variable]}`` for the hosts that have it (an unreachable host has not)."""
+    """``{host: hostvars[host][variable]}`` for the hosts that have it (an unreachable host, or one whose module run
+    failed, has not)."""
     found = {}
     for host in hosts or ():
         value = host_var(hostvars, host, variable)
-        if isinstance(value, dict) and not value.get("failed") and not value.get("unreachable"):
+        if isinstance(value, dict) and not module_failed(value) and not value.get("unreachable"):
             found[str(host)] = value
     return found

@@ -170,7 +170,7 @@ def test_group_runner_without_group_fails_naming_the_field(fleet):
     sim, run = fleet
     result = run([{"name": "lost", "runner_type": "group_type"}])
     assert result.rc != 0
-    assert "gitlab_runner_runners[lost]: runner_type group_type needs group" in result.output
+    assert "gitlab_runner_runners[lost]: runner_type group_type needs the group that owns the runner" in result.output
     assert sim.requests() == []
 
 
@@ -371,9 +371,16 @@ def test_mistyped_definition_and_settings_keys_fail_before_any_gitlab_call(fleet
     result = run(definitions=mistyped)
     assert result.rc != 0
     assert sim.requests() == []
-    (failed,) = [record for record in result.records if record["type"] == "task" and record["status"] == "failed"]
-    assert failed["task"] == "runnerops.gitlab.gitlab_runner : Check the runner definitions"
-    message = failed["result"]["msg"]
+    failed = {record["host"]: record for record in result.records
+              if record["type"] == "task" and record["status"] == "failed"}
+    assert sorted(failed) == list(HOSTS)
+    assert {record["task"] for record in failed.values()} == {
+        "runnerops.gitlab.gitlab_runner : Check the runner definitions and the role's variables: stop before any "
+        "change"}
+    message = failed[HOSTS[0]]["result"]["msg"]
+    # Said once: the other hosts point to the first.
+    assert all(failed[host]["result"]["msg"] == f"stopped with the whole run before any change: {HOSTS[0]} names "
+               "the problems." for host in HOSTS[1:])
     assert "gitlab_runner_runners[shared-docker]: 'limt' is not a key of a runner definition; did you mean 'limit' " \
            "under settings?" in message
     assert "'priviledged' in [runners.docker] is not a key gitlab-runner" in message and \

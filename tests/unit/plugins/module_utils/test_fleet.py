@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ansible_collections.runnerops.gitlab.plugins.filter import fleet as fleet_filters
+from ansible_collections.runnerops.gitlab.plugins.filter import plan as plan_filters
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _config_keys as keys
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
@@ -58,9 +59,10 @@ def test_definitions_fill_defaults_and_the_declared_ones_win_over_the_folder():
     ([{"name": "a"}, {"name": "a"}], ["a declared more than once", "its own name"]),
     ([{"runner_type": "group_type"}], ["gitlab_runner_runners[0]: has no name"]),
     (["a"], ["gitlab_runner_runners[0]: is not a dictionary"]),
-    ([{"name": "g", "runner_type": "group_type"}], ["gitlab_runner_runners[g]: runner_type group_type needs group"]),
-    ([{"name": "p", "runner_type": "project_type", "project": " "}], ["needs project"]),
-    ([{"name": "i", "group": "platform"}], ["instance_type takes no group", "remove group"]),
+    ([{"name": "g", "runner_type": "group_type"}],
+     ["gitlab_runner_runners[g]: runner_type group_type needs the group", "set group"]),
+    ([{"name": "p", "runner_type": "project_type", "project": " "}], ["needs the project"]),
+    ([{"name": "i", "group": "platform"}], ["group is set but runner_type is instance_type", "remove group"]),
     ([{"name": "t", "runner_type": "group"}], ["runner_type 'group' is not one of"]),
     ([{"name": "s", "state": "gone"}], ["state 'gone' is not present or absent"]),
     ([{"name": "x", "settings": ["limit", 2]}], ["settings is not a dictionary"]),
@@ -75,8 +77,8 @@ def test_bad_definitions_name_the_definition_and_the_fix(declared, words):
 
 def test_a_problem_never_shows_a_setting():
     declared = [{"name": "s3", "runner_type": "group_type", "settings": {"cache": {"s3": {"SecretKey": "hush-42"}}}}]
-    result = fleet_filters.fleet_declared(declared)
-    assert result["definitions"] == [] and "needs group" in result["problems"][0]
+    result = plan_filters.fleet_declared(declared)
+    assert result["definitions"] == [] and "needs the group" in result["problems"][0]
     assert "hush-42" not in result["problems"][0]
 
 
@@ -250,6 +252,61 @@ def test_zero_times_mean_unknown():
                                                         expires=datetime.datetime(1, 1, 1))))
     assert (report.entries[0].token_obtained_at, report.entries[0].token_expires_at) == (None, None)
     assert _fleet.known_time(datetime.datetime(2026, 1, 2, 3, 4, 5, 600000)) == "2026-01-02T03:04:05.6Z"
+
+
+@pytest.mark.parametrize("definition, words", [
+    # gitlab_runner_create's own rules, applied before any runner is created.
+    ({"name": "d", "maximum_timeout": -5}, ["maximum_timeout is -5 seconds; GitLab needs at least 600",
+                                            "set maximum_timeout to 600 or more"]),
+    ({"name": "d", "run_untagged": False}, ["run_untagged is false and tags is empty", "declare at least one tag"]),
+    ({"name": "d", "run_untagged": False, "tags": []}, ["run_untagged is false and tags is empty"]),
+    ({"name": "d", "tags": [f"t{index}" for index in range(51)]}, ["51 distinct tags; GitLab allows at most 50"]),
+    ({"name": "d", "access_level": "protected"}, ["access_level", "not_protected, ref_protected"]),
+    ({"name": "d", "maintenance_note": "x" * 1025}, ["maintenance_note is 1025 characters long"]),
+    ({"name": "d", "token_expires_at": "2020-01-01T00:00:00Z"}, ["less than 5 minutes ahead"]),
+    ({"name": "d", "token_expires_at": "soon"}, ["token_expires_at"]),
+    # runner_config_sync's executor names.
+    ({"name": "d", "executor": "dockr"}, ["executor 'dockr' is not an executor gitlab-runner",
+                                          "did you mean 'docker'?"]),
+])
+def test_the_modules_rules_are_the_definitions_rules(definition, words):
+    with pytest.raises(RunnerOpsError) as caught:
+        _fleet.definitions([definition])
+    for word in words:
+        assert word in str(caught.value)
+    assert str(caught.value).count("Fix:") == 1
+
+
+def test_the_expiry_rules_read_now():
+    ahead = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=4)).isoformat()
+    with pytest.raises(RunnerOpsError, match="less than 5 minutes ahead"):
+        _fleet.definitions([{"name": "d", "token_expires_at": ahead}])
+    expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3)
+    deadline = expires + datetime.timedelta(days=1)
+    with pytest.raises(RunnerOpsError, match="token_rotation_deadline .* is later than token_expires_at"):
+        _fleet.definitions([{"name": "d", "token_expires_at": expires.isoformat(),
+                             "token_rotation_deadline": deadline.isoformat()}])
+
+
+def test_every_definition_is_checked_before_any_is_used():
+    checked, problems, _warnings = _fleet.checked_definitions([
+        {"name": "fine", "runner_type": "group_type", "group": "acme"},
+        {"name": "timeout", "maximum_timeout": -5},
+        {"name": "executor", "executor": "dockr"},
+        {"name": "untagged", "run_untagged": False},
+    ])
+    assert [problem.split(":")[0] for problem in problems] == [
+        "gitlab_runner_runners[timeout]", "gitlab_runner_runners[executor]", "gitlab_runner_runners[untagged]"]
+    assert [definition["name"] for definition in checked] == ["fine"]
+    assert all(len(problem) < 1000 and "Fix:" in problem for problem in problems)
+
+
+def test_a_tag_with_white_space_is_warned_of():
+    _checked, problems, warnings = _fleet.checked_definitions([{"name": "d", "tags": "docker linux, arm"}])
+    assert problems == []
+    assert warnings == ["gitlab_runner_runners[d]: tag 'docker linux' holds white space, so GitLab keeps it as one "
+                        "tag that a job asking for 'docker' and 'linux' never matches; give tags as a list "
+                        "(['docker', 'linux']) or separated by commas."]
 
 
 def test_verify_refusals_name_entries_never_tokens():
