@@ -291,3 +291,30 @@ def test_a_tag_with_white_space_is_warned_of_before_anything_changes(fleet, tmp_
     assert result.rc == 0, result.output
     assert "[WARNING]: gitlab_runner_runners[shared]: tag 'docker linux' holds white space" in result.output
     assert result.output.count("tag 'docker linux' holds white space") == 1
+
+
+def test_check_mode_shows_gitlabs_side_of_the_plan(fleet, tmp_path):
+    sim, run = fleet
+    assert run().rc == 0
+    shared = next(runner for runner in sim.state()["runners"] if runner["description"] == "shared")
+    sim.clear_requests()
+    changed = [dict(SHARED, tags=["docker", "linux"], run_untagged=False, maximum_timeout=3600), PER_HOST]
+    result = run(changed, check=True, diff=True)
+    assert result.rc == 0, result.output
+    assert changing_requests(sim) == []
+    assert (f"shared: runner {shared['id']}, token would_verify; tags ['docker'] -> ['docker', 'linux'], "
+            "run_untagged True -> False, maximum_timeout None -> 3600") in result.output
+    assert "glrt-" not in result.output
+
+
+def test_check_mode_shows_the_reset_a_lost_config_would_make(fleet, tmp_path):
+    sim, run = fleet
+    assert run().rc == 0
+    (tmp_path / "h1" / "config.toml").unlink()
+    sim.clear_requests()
+    result = run(check=True, diff=True)
+    assert result.rc == 0, result.output
+    assert changing_requests(sim) == []
+    build = next(runner for runner in sim.state()["runners"] if runner["description"] == "build-h1")
+    assert f"build-h1 (runner {build['id']}): the runner exists in GitLab and no host of the run holds a token GitLab " \
+           "accepts, so its token would be reset" in result.output

@@ -237,6 +237,20 @@ def test_the_report_names_runners_and_bad_holders_never_tokens():
     assert "glrt-secret" not in " ".join(lines)
 
 
+@pytest.mark.parametrize("before, after, expected", [
+    ({"id": 7, "description": "s", "tags": ["a"], "run_untagged": True, "owner": {"id": 1}},
+     {"id": 7, "description": "s", "tags": ["a", "b"], "run_untagged": False, "owner": {"id": 1}},
+     ["tags ['a'] -> ['a', 'b']", "run_untagged True -> False"]),
+    ({"id": 7, "tags": ["a"]}, {"id": 7, "tags": ["a"]}, []),
+    ({}, {"id": 7, "tags": ["a"]}, []),
+])
+def test_the_report_shows_what_gitlab_changes_in_a_runner(before, after, expected):
+    settled = dict(result("s", None, "would_verify"), diff={"before": before, "after": after})
+    assert _fleet.attribute_changes(settled) == expected
+    line = _fleet.settled_report([settled])[0]
+    assert line == "s: runner 7, token would_verify" + ("; " + ", ".join(expected) if expected else "")
+
+
 # ---------------------------------------------------------------------- what hosts report
 
 
