@@ -99,6 +99,11 @@ def fleet_read_stops(play_hosts, hostvars, variable="__gitlab_runner_gathered", 
     return _plan.stops(hosts, own, run_problems)
 
 
+def fleet_connection_problems(api_url, api_token):
+    """What is wrong with the role's GitLab connection (never the token itself); empty when it is complete."""
+    return _plan.connection_problems(api_url, api_token)
+
+
 def fleet_stops(play_hosts, problems):
     """``{host: message}`` stopping every host of the play for ``problems`` of the whole run, said once."""
     return _plan.stops(play_hosts, {}, problems or ())
@@ -136,6 +141,7 @@ def fleet_plan_stops(play_hosts, hostvars, failures=(), variable="__gitlab_runne
 class FilterModule:
     def filters(self):
         return {
+            "fleet_connection_problems": fleet_connection_problems,
             "fleet_declared": fleet_declared,
             "fleet_owned_plan": fleet_owned_plan,
             "fleet_owners": fleet_owners,

@@ -38,6 +38,20 @@ LOOK_ALIKE = re.compile(r"^gitlab_?runners?_?(.*)$", re.IGNORECASE)
 LOOK_ALIKE_CUTOFF = 0.8
 
 
+def connection_problems(api_url, api_token):
+    """What is wrong with the role's GitLab connection, each cause on its own: only the one that applies is named."""
+    problems = []
+    where = ("in the variables of the targeted hosts, such as group_vars of their group, or through {} on the "
+             "controller")
+    if not re.match(r"^https?://[^/]+", str(api_url or "")):
+        problems.append(f"gitlab_runner_api_url is {str(api_url or '')!r}, not GitLab's base URL with its scheme. "
+                        f"Fix: set it, for example https://gitlab.example.com, {where.format('GITLAB_URL')}.")
+    if not str(api_token or "").strip():
+        problems.append("gitlab_runner_api_token is not set. Fix: set it to a token with scope api (or read_api, "
+                        f"create_runner and manage_runner), {where.format('GITLAB_PRIVATE_TOKEN')}.")
+    return problems
+
+
 def global_settings_problems(label, values):
     """What runner_config_sync would refuse in ``values`` (its options), each naming ``label`` and the fix."""
     checked = ArgumentSpecValidator(GLOBAL_OPTIONS_SPEC).validate(values)

@@ -375,8 +375,7 @@ def test_mistyped_definition_and_settings_keys_fail_before_any_gitlab_call(fleet
               if record["type"] == "task" and record["status"] == "failed"}
     assert sorted(failed) == list(HOSTS)
     assert {record["task"] for record in failed.values()} == {
-        "runnerops.gitlab.gitlab_runner : Check the runner definitions and the role's variables: stop before any "
-        "change"}
+        "runnerops.gitlab.gitlab_runner : Stop on problems of the runner definitions and the role's variables"}
     message = failed[HOSTS[0]]["result"]["msg"]
     # Said once: the other hosts point to the first.
     assert all(failed[host]["result"]["msg"] == f"stopped with the whole run before any change: {HOSTS[0]} names "

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _health
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils import _plan
 from tests.conftest import REPO_ROOT, PlaybookRun, playbook_env
 from tests.gitlab_sim.process import SimProcess
 
@@ -215,6 +216,27 @@ def health_messages():
         {"name": "docker-linux", "id": 41, "url": "https://gitlab.internal.example.com"}]})
     return {"health-silent": " ".join(silent), "health-version": " ".join(other_version),
             "upgrade-unconfirmable": _health.unconfirmable([elsewhere], "https://gitlab.example.com")["runner-04"]}
+
+
+def stop_messages():
+    """Why the role stopped before any change, from the code that words it, with the page's names."""
+    carried = _fleet.HostReport("runner-02", "s_0123456789ab", "file", tuple(
+        _fleet.HeldEntry("runner-02", "s_0123456789ab", name) for name in ("docker-linux", "shell-linux")))
+    return {
+        "stop-pointer": _plan.stops(["runner-01", "runner-02"], {}, ["a problem of the run."])["runner-02"],
+        "stop-blocked": _plan.blocked_by({"runner-01": "runner-01: unreadable"},
+                                         {"runner-01": [{"name": "docker-linux"}],
+                                          "runner-02": [{"name": "docker-linux"}]})["runner-02"],
+        "stop-empty": _plan.empty_config_problem("runner-02", carried, [], False),
+        "look-alike": "gitlab_runners_runners is not a variable of the role; did you mean {}?".format(
+            _plan.look_alikes(["gitlab_runners_runners"], ["gitlab_runner_runners"])["gitlab_runners_runners"]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(stop_messages()))
+def test_the_page_quotes_the_stop_messages_word_for_word(name):
+    message = stop_messages()[name]
+    assert re.sub(r"\s+", " ", message) in page_text(), message
 
 
 @pytest.mark.parametrize("name", sorted(health_messages()))

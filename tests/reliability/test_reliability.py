@@ -369,5 +369,15 @@ def test_runner_token_given_as_the_api_token(fleet):
 def test_url_without_scheme(fleet):
     result = fleet.run(extra={"gitlab_runner_api_url": "gitlab.example.com"})
     assert result.rc != 0
-    assert "gitlab_runner_api_url must be GitLab's base URL with its scheme" in result.output
+    assert "gitlab_runner_api_url is 'gitlab.example.com', not GitLab's base URL with its scheme" in result.output
+    # Only the cause that applies: the token is set.
+    assert "gitlab_runner_api_token is not set" not in result.output
+    assert fleet.sim.requests() == []
+
+
+def test_missing_api_token_names_the_token_alone(fleet):
+    result = fleet.run(token="")
+    assert result.rc != 0
+    assert "gitlab_runner_api_token is not set" in result.output
+    assert "base URL" not in result.output
     assert fleet.sim.requests() == []
