@@ -15,10 +15,13 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import Ru
 
 
 def check_reachable(path):
-    """Fail when ``path``, or the directory it is in, is a symbolic link to nothing (a volume not mounted, say):
-    what it should hold is not "missing", it is out of reach."""
-    for candidate in (path, os.path.dirname(os.path.abspath(path))):
-        if os.path.islink(candidate) and not os.path.exists(candidate):
+    """Fail when ``path`` is out of reach rather than missing: the directory it is in is a symbolic link to nothing,
+    or ``path`` is a link into a directory that does not exist (a volume that is not mounted, say). A link to a
+    file not written yet, in a directory that exists, is a file to create."""
+    directory = os.path.dirname(os.path.abspath(path))
+    for candidate, missing in ((directory, directory),
+                               (path, os.path.dirname(os.path.realpath(path)))):
+        if os.path.islink(candidate) and not os.path.exists(candidate) and not os.path.isdir(missing):
             raise RunnerOpsError(
                 f"Reading {path}",
                 f"{candidate} is a symbolic link to {os.readlink(candidate)}, which does not exist (a volume or "

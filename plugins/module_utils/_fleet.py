@@ -397,12 +397,15 @@ def token_plan(declared_by_host, reports, outside_reports=(), now=None, rotation
         for definition in host_definitions:
             if definition.get("per_host"):
                 name = runner_name(definition, host)
-                key = "per_host" if definition["state"] == "present" else "per_host_absent"
+                if definition["state"] == "absent":
+                    # A deletion needs no token: its request, shown as the task's loop item, carries none.
+                    plan["per_host_absent"].setdefault(host, []).append(_request(definition, name, [], [], False))
+                    continue
                 holders = _holders(name, [report] if report else [], only_host=host)
                 due = rotation == "central" and (expires_within(holders, now, rotate_before)
                                                  or deadline_due(definition, holders, now, rotate_before))
                 system_ids = [report.system_id] if report else []
-                plan[key].setdefault(host, []).append(_request(definition, name, holders, system_ids, due))
+                plan["per_host"].setdefault(host, []).append(_request(definition, name, holders, system_ids, due))
             else:
                 shared_seen.setdefault(definition["name"], (definition, []))[1].append(host)
     for name, (definition, hosts) in shared_seen.items():

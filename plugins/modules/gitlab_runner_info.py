@@ -90,7 +90,7 @@ options:
   owners:
     description:
       - Groups and projects to find, each as C(group) or C(project) with its full path or numeric id, before
-        anything is created in them: RV(owners) returns each with its numeric id, which
+        anything is created in them. RV(owners) returns each with its numeric id, which
         M(runnerops.gitlab.gitlab_runner_create) then takes as O(runnerops.gitlab.gitlab_runner_create#module:group)
         or O(runnerops.gitlab.gitlab_runner_create#module:project) without looking it up again.
       - Fails naming every one GitLab does not show the token's user, at once.

@@ -51,6 +51,8 @@ class AwxJobs:
         self.sim = sim
         # (simulator, its API token): a runner declared on each, through a definition's api_url and api_token.
         self.other_instances = list(other_instances)
+        # The definitions, when not the canary runner and its twins on the other instances.
+        self.runners = None
         self.jobs = 0
         self.scanned_events = 0
         self.secrets = {PAT, SECRET_KEY, DB_PASSWORD, LEGACY, "canary-s3-access-key"}
@@ -71,7 +73,8 @@ class AwxJobs:
                       for host in HOSTS},
             "vars": {"gitlab_runner_api_url": self.sim.url, "gitlab_runner_api_token": PAT,
                      "gitlab_runner_install_method": "none", "gitlab_runner_manage_service": False,
-                     "gitlab_runner_become": False, "gitlab_runner_runners": [runner] + elsewhere}}}}}
+                     "gitlab_runner_become": False,
+                     "gitlab_runner_runners": self.runners if self.runners is not None else [runner] + elsewhere}}}}}
 
     def job(self, playbook, extravars=None, check=False, image="alpine:3.20"):
         """One job as AWX runs it; returns (rc, stdout). Every secret is searched for in what it kept."""
@@ -163,6 +166,34 @@ def test_no_secret_in_any_job_event_or_artifact(make_sim, tmp_path, request):
     assert fleet.scanned_events > 500
     request.node.user_properties.append((FIGURES_PROPERTY, {"runs scanned for secrets": fleet.jobs,
                                                             "job events scanned for secrets": fleet.scanned_events}))
+
+
+def test_no_token_in_the_job_events_of_a_stopped_run_or_a_per_host_deletion(make_sim, tmp_path):
+    fleet = AwxJobs(tmp_path, make_sim(SEED))
+    site = REPO_ROOT / "playbooks" / "site.yml"
+    build = {"name": "build", "runner_type": "group_type", "group": "platform", "tags": ["build"], "per_host": True}
+    fleet.runners = [RUNNER, build]
+    rc, output = fleet.job(site)
+    assert rc == 0, output[-5000:]
+
+    # Stopped before any change: by a definition, then by a host whose config.toml is not TOML.
+    fleet.runners = [RUNNER, dict(build, maximum_timeout=-5)]
+    rc, output = fleet.job(site)
+    assert rc != 0 and "gitlab_runner_runners[build]: maximum_timeout is -5 seconds" in output
+    config = tmp_path / "hosts" / "h1" / "config.toml"
+    kept = config.read_bytes()
+    config.write_bytes(kept + b"\n[[runners]\n")
+    fleet.runners = [RUNNER, build]
+    rc, output = fleet.job(site)
+    assert rc != 0 and "it is not valid TOML: line" in output
+    config.write_bytes(kept)
+
+    # Each host's per-host runner, declared absent, leaves the host and GitLab; its token shows nowhere.
+    fleet.runners = [RUNNER, dict(build, state="absent")]
+    rc, output = fleet.job(site)
+    assert rc == 0, output[-5000:]
+    assert sorted(runner["description"] for runner in fleet.sim.state()["runners"]) == ["legacy-shell", "shared"]
+    assert fleet.entry("h1", "build-h1") is None
 
 
 def test_no_secret_of_a_second_gitlab_instance_in_any_job_event(make_sim, tmp_path):

@@ -159,7 +159,12 @@ def test_malformed_config_on_one_host_leaves_it_untouched(fleet):
     assert result.recap["host-b"]["failures"] == 1
     assert "line" in result.output and "column" in result.output
     assert fleet.config_path("host-b").read_text(encoding="utf-8") == broken
-    assert set(fleet.entries("host-a")) == {"shared", "own-host-a"}
+    # The other hosts share a runner whose token host-b may hold: they stop with it, and nothing is created.
+    for host in ("host-a", "host-c"):
+        assert result.recap[host]["failures"] == 1
+        assert f"{host}: stopped with host-b, which could not be read: both carry shared" in result.output
+        assert not fleet.config_path(host).exists()
+    assert writes(fleet.sim) == []
     fleet.config_path("host-b").unlink()
     converged(fleet.run(), fleet)
 
@@ -174,8 +179,9 @@ def test_config_path_that_is_a_directory(fleet):
     fleet.config_path("host-c").mkdir()
     result = fleet.run()
     assert result.recap["host-c"]["failures"] == 1
-    assert "directory" in result.output
-    assert result.recap["host-a"]["failures"] == 0
+    assert "host-c: Reading" in result.output and "it is a directory" in result.output
+    assert all(result.recap[host]["failures"] == 1 for host in ("host-a", "host-b"))
+    assert writes(fleet.sim) == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
@@ -340,9 +346,10 @@ def test_two_plays_on_the_same_fleet_at_once_create_each_runner_once_and_agree_o
 
 @pytest.mark.parametrize("definitions, message", [
     ([DEFINITIONS[0], DEFINITIONS[0]], "declared more than once"),
-    ([{"name": "x", "runner_type": "group_type"}], "needs group"),
+    ([{"name": "x", "runner_type": "group_type"}], "needs the group that owns the runner"),
     ([{"name": "x", "runner_type": "group_type", "group": "nowhere"}], "404"),
-    ([{"name": "x", "runner_type": "instance_type", "group": "platform"}], "instance_type takes no group"),
+    ([{"name": "x", "runner_type": "instance_type", "group": "platform"}],
+     "group is set but runner_type is instance_type"),
     ([{"name": "x", "runner_type": "group_type", "group": "platform", "maximum_timeout": 60}], "maximum_timeout"),
     ([{"name": "x", "runner_type": "group_type", "group": "platform", "tags": [f"t{i}" for i in range(51)]}],
      "tags"),

@@ -145,6 +145,13 @@ def test_absent_runners_are_planned_apart():
     assert [item["name"] for item in result["per_host_absent"]["h1"]] == ["build-h1"]
 
 
+def test_a_deletion_carries_no_token_the_host_holds():
+    gone = dict(PER_HOST, state="absent")
+    result = plan({"h1": [gone]}, {"h1": gathered("s_1", held("build-h1", "glrt-held", runner_id=9))})
+    (request,) = result["per_host_absent"]["h1"]
+    assert request["known_tokens"] == [] and "glrt-held" not in repr(request)
+
+
 @pytest.mark.parametrize("case, expires, rotation, due", [
     ("inside the central window", "2026-12-03T12:00:00Z", "central", True),
     ("outside the central window", "2027-01-30T12:00:00Z", "central", False),

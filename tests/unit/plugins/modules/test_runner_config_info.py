@@ -128,3 +128,11 @@ def test_a_system_id_link_to_nothing_is_named(run_module, tmp_path, machine_id):
     (tmp_path / ".runner_system_id").symlink_to(tmp_path / "volume" / ".runner_system_id")
     result = info(run_module, tmp_path / "config.toml")
     assert result["failed"] is True and "is a symbolic link to" in result["msg"]
+
+
+def test_a_link_to_a_file_not_written_yet_in_a_directory_that_exists_is_a_missing_file(run_module, tmp_path,
+                                                                                       machine_id):
+    (tmp_path / "volume").mkdir()
+    (tmp_path / "config.toml").symlink_to(tmp_path / "volume" / "config.toml")
+    result = info(run_module, tmp_path / "config.toml")
+    assert "failed" not in result and result["exists"] is False
