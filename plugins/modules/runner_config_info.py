@@ -17,10 +17,10 @@ description:
     create on its first start (V(s_) and 12 hex digits derived from the host's machine id), so a manager can
     be checked before the service ever ran.
   - A missing C(config.toml) is an empty configuration, not an error. What cannot be read is an error, never
-    "empty": a symbolic link to nothing (a volume that is not mounted), a directory, a file it may not read, a
-    file that is not valid TOML (with its line and column), C(runners) that is not an array of tables, and a
-    C(.runner_system_id) gitlab-runner would not accept (an empty one reads as missing, as gitlab-runner reads
-    it).
+    an empty configuration - a symbolic link into a directory that does not exist (a volume that is not mounted),
+    a directory, a file it may not read, a file that is not valid TOML (with its line and column), C(runners) that
+    is not an array of tables, and a C(.runner_system_id) gitlab-runner would not accept (an empty one reads as
+    missing, as gitlab-runner reads it).
   - Use it to gather what hosts hold before M(runnerops.gitlab.gitlab_runner_create) settles the token each
     runner needs, then write it with M(runnerops.gitlab.runner_config_sync).
 author:
