@@ -305,8 +305,8 @@ def argument_spec():
         "managers": {"type": "bool", "default": True},
         "check_scopes": {"type": "list", "elements": "str", "choices": ["read", "create", "manage"]},
         "gather_runners": {"type": "bool", "default": True},
-        "owners": {"type": "list", "elements": "dict", "options": {"group": {"type": "str"},
-                                                                    "project": {"type": "str"}},
+        "owners": {"type": "list", "elements": "dict",
+                   "options": {"group": {"type": "str"}, "project": {"type": "str"}},
                    "mutually_exclusive": [("group", "project")], "required_one_of": [("group", "project")]},
     }
 

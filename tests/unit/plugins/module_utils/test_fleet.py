@@ -316,7 +316,7 @@ def test_every_definition_is_checked_before_any_is_used():
         {"name": "executor", "executor": "dockr"},
         {"name": "untagged", "run_untagged": False},
     ])
-    assert [problem.split(":")[0] for problem in problems] == [
+    assert [problem.split(":", maxsplit=1)[0] for problem in problems] == [
         "gitlab_runner_runners[timeout]", "gitlab_runner_runners[executor]", "gitlab_runner_runners[untagged]"]
     assert [definition["name"] for definition in checked] == ["fine"]
     assert all(len(problem) < 1000 and "Fix:" in problem for problem in problems)

@@ -116,8 +116,7 @@ def test_a_system_id_gitlab_runner_would_not_accept_is_named(run_module, tmp_pat
 
 
 @pytest.mark.parametrize("content", ["", "\n", "  r_AbCdEf123456\n"])
-def test_an_empty_or_padded_system_id_file_reads_as_gitlab_runner_reads_it(run_module, tmp_path, machine_id,
-                                                                            content):
+def test_an_empty_or_padded_system_id_file_reads_as_gitlab_runner_reads_it(run_module, tmp_path, machine_id, content):
     (tmp_path / ".runner_system_id").write_text(content)
     result = info(run_module, tmp_path / "config.toml")
     expected = ("r_AbCdEf123456", "file") if content.strip() else (machine_id, "generated")

@@ -83,8 +83,8 @@ def test_what_a_host_declares_carries_every_problem_and_warning():
                            {"runners": [], "global_settings": {}}, {"gitlab_runner_concurrent": 0},
                            ["gitlab_runners_runners"], ROLE_VARIABLES)
     assert noted["definitions"] == []
-    assert [problem.split(":")[0] for problem in noted["problems"]] == ["gitlab_runner_runners[a]",
-                                                                        "gitlab_runner_concurrent"]
+    labels = [problem.split(":", maxsplit=1)[0] for problem in noted["problems"]]
+    assert labels == ["gitlab_runner_runners[a]", "gitlab_runner_concurrent"]
     assert noted["warnings"][-1] == ("gitlab_runners_runners is not a variable of the role; did you mean "
                                      "gitlab_runner_runners?")
     assert "tag 'p q' holds white space" in noted["warnings"][0]
@@ -164,11 +164,12 @@ def test_only_owners_a_runner_may_be_created_in_are_looked_up_each_once():
 
 
 def test_the_owners_found_reach_gitlab_runner_create_as_ids():
-    results = [{"item": {"key": "", "value": []}, "owners": [
-                   {"type": "group", "ref": "acme/platform", "id": 5, "path": "acme/platform"},
-                   {"type": "project", "ref": "acme/app", "id": 11, "path": "acme/app"}]},
-               {"item": {"key": "https://other.example.com", "value": []}, "owners": [
-                   {"type": "group", "ref": "acme", "id": 70, "path": "acme"}]}]
+    results = [
+        {"item": {"key": "", "value": []}, "owners": [
+            {"type": "group", "ref": "acme/platform", "id": 5, "path": "acme/platform"},
+            {"type": "project", "ref": "acme/app", "id": 11, "path": "acme/app"}]},
+        {"item": {"key": "https://other.example.com", "value": []}, "owners": [
+            {"type": "group", "ref": "acme", "id": 70, "path": "acme"}]}]
     owned = _plan.owned_plan(PLAN, results)
     assert [request.get("group") for request in owned["shared"]] == ["5", "5", "acme", None, "42", "70"]
     assert owned["per_host"]["h1"][0]["project"] == "11"
