@@ -37,6 +37,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._times import (
     read_time,
     same_time,
 )
+from ansible_collections.runnerops.gitlab.plugins.module_utils._urls import api_base
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,15 @@ def check_system_ids(reports):
         "verifying, unregistering or protecting one would act for the others.",
         fix="give each host its own machine id (empty /etc/machine-id, then systemd-machine-id-setup) or its own "
             ".runner_system_id beside config.toml. Hosts cloned from one image usually share it.")
+
+
+def verify_check(entry, runner_id, token, url):
+    """What a host sends to check a token as gitlab-runner does when it starts (``playbooks/tasks/verify.yml``):
+    the entry's name and runner id, the token (keep it under ``no_log``), the ``POST /runners/verify`` URL of the
+    entry's GitLab as gitlab-runner builds it (a legacy ``/ci`` suffix dropped) and the entry's CA file."""
+    return {"name": entry.name, "id": runner_id, "token": token,
+            "verify_url": f"{api_base(entry.url or url)}/api/v4/runners/verify",
+            "ca_file": entry.settings.get("tls-ca-file")}
 
 
 def verify_refusals(results):

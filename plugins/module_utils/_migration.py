@@ -13,7 +13,7 @@ the report of what was created and the deletions are safe to show.
 from __future__ import annotations
 
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import obtained_at
+from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import obtained_at, verify_check
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
     LIVE_WINDOW, describe_manager, live_managers)
 
@@ -268,11 +268,6 @@ def created_reports(results):
     return reports
 
 
-def _check(entry, runner_id, token, url):
-    return {"name": entry.name, "id": runner_id, "token": token, "url": entry.url or url,
-            "ca_file": entry.settings.get("tls-ca-file")}
-
-
 def host_changes(report, items, results, url=None, lenders_of=None, now=None):
     """This host's new entries for ``runner_config_sync`` and the tokens to verify from it (holds tokens).
 
@@ -296,14 +291,14 @@ def host_changes(report, items, results, url=None, lenders_of=None, now=None):
         if result.get("token_expires_at"):
             written["token_expires_at"] = result["token_expires_at"]
         entries.append(written)
-        verify.append(_check(entry, runner_id, result["token"], url))
+        verify.append(verify_check(entry, runner_id, result["token"], url))
     for item in items:
         if item["blocked"] or not item["new"]:
             continue
         for pending in item["unverified"]:
             entry = report.entry(pending["name"]) if pending["host"] == report.host else None
             if entry is not None:
-                verify.append(_check(entry, item["new"]["id"], entry.token, url))
+                verify.append(verify_check(entry, item["new"]["id"], entry.token, url))
     return {"entries": entries, "verify": verify}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import expiring_before
+from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import expiring_before, verify_check
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
     LIVE_WINDOW, describe_manager, live_managers, seconds as window_seconds)
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import known_time, read_time
@@ -172,8 +172,7 @@ def host_writes(report, items, reset_results, settings=None, url=None):
             for key in ("token_obtained_at", "token_expires_at"):
                 if reset.get(key):
                     written[key] = reset[key]
-            verify.append({"name": entry.name, "id": entry.runner_id, "token": reset["token"],
-                           "url": entry.url or url, "ca_file": entry.settings.get("tls-ca-file")})
+            verify.append(verify_check(entry, entry.runner_id, reset["token"], url))
         if "token" in written or settings:
             entries.append(written)
     return {"entries": entries, "verify": verify}

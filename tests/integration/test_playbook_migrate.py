@@ -265,3 +265,18 @@ def test_no_token_in_the_output_or_the_task_results_at_the_highest_verbosity(fle
     # The lent token keeps the age it has on the host that lent it.
     a, b = entries(tmp_path, "runner-a")["docker-builders"], entries(tmp_path, "runner-b")["builders-b"]
     assert b["token"] == a["token"] and b["token_obtained_at"] == a["token_obtained_at"]
+
+
+def test_a_legacy_entry_with_a_ci_url_is_checked_where_gitlab_runner_checks_it(make_sim, ansible_playbook, tmp_path):
+    # gitlab-runner register of old wrote the URL with /ci; gitlab-runner drops it, and so must the token check.
+    sim = make_sim(SEED)
+    configs = {host: CONFIGS[host] for host in HOSTS}
+    configs["runner-b"] = configs["runner-b"].replace('url = "{url}"', 'url = "{url}/ci"')
+    lay_out_hosts(tmp_path, configs, SYSTEM_IDS, sim.url)
+    result = ansible_playbook(MIGRATE, inventory=local_inventory(tmp_path, HOSTS),
+                              env={"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT})
+    assert result.rc == 0, result.output
+    docker = runners(sim)["docker-builders"]
+    assert f"verified as manager {SYSTEM_IDS['runner-b']}: builders-b -> runner {docker['id']}" in result.output
+    assert SYSTEM_IDS["runner-b"] in [manager["system_id"] for manager in docker["managers"]]
+    assert [entry["path"] for entry in sim.requests("POST", r".*/runners/verify")] == ["/api/v4/runners/verify"] * 3

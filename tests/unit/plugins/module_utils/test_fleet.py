@@ -497,3 +497,17 @@ def test_the_roles_ca_file_goes_to_each_runner_of_its_gitlab_that_names_none():
         "shared": "/etc/gitlab-runner/certs/gitlab-ca.crt", "own-ca": "/etc/ssl/other.pem", "other-gitlab": None}
     without = entries("h", gathered("s_1"), [SHARED], [result("shared", "glrt-a")])["runners"]
     assert "tls-ca-file" not in without[0]["settings"]
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("https://gitlab.example.com", "https://gitlab.example.com/api/v4/runners/verify"),
+    ("https://gitlab.example.com/", "https://gitlab.example.com/api/v4/runners/verify"),
+    # A legacy entry's url, as gitlab-runner register wrote it: gitlab-runner drops the /ci itself.
+    ("https://gitlab.example.com/ci", "https://gitlab.example.com/api/v4/runners/verify"),
+    ("https://gitlab.example.com/gitlab/ci/", "https://gitlab.example.com/gitlab/api/v4/runners/verify"),
+    (None, "https://default.example.com/api/v4/runners/verify"),
+])
+def test_a_token_is_checked_at_the_url_gitlab_runner_uses(url, expected):
+    entry = _fleet.HeldEntry("h", "s_1", "legacy", url=url, settings={"tls-ca-file": "/ca.pem"})
+    check = _fleet.verify_check(entry, 7, "glrt-x", "https://default.example.com")
+    assert check == {"name": "legacy", "id": 7, "token": "glrt-x", "verify_url": expected, "ca_file": "/ca.pem"}

@@ -249,7 +249,7 @@ def test_a_host_writes_the_new_token_with_its_own_age_and_verifies_it():
     assert changes == {
         "entries": [{"name": "builders-b", "id": 31, "token": "glrt-new", "token_obtained_at": "2026-11-30T12:00:01.5Z",
                      "token_expires_at": "2027-01-01T00:00:00Z"}],
-        "verify": [{"name": "builders-b", "id": 31, "token": "glrt-new", "url": "https://ci.internal",
+        "verify": [{"name": "builders-b", "id": 31, "token": "glrt-new", "verify_url": "https://ci.internal/api/v4/runners/verify",
                     "ca_file": "/ca.pem"}]}
     [report_c] = [report for report in host_reports(hosts) if report.host == "c"]
     assert _migration.host_changes(report_c, plan["runners"], results) == {"entries": [], "verify": []}

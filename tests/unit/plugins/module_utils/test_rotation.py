@@ -189,7 +189,7 @@ FF = {"feature_flags": {"FF_DISABLE_AUTOMATIC_TOKEN_ROTATION": True}}
         [reset(7, "glrt-new")], FF,
         [{"name": "shared", "settings": FF, "id": 7, "token": "glrt-new",
           "token_obtained_at": "2026-03-01T12:00:05.123456Z", "token_expires_at": "2026-03-31T12:00:05.000Z"}],
-        [{"name": "shared", "id": 7, "token": "glrt-new", "url": "https://gitlab.example.com",
+        [{"name": "shared", "id": 7, "token": "glrt-new", "verify_url": "https://gitlab.example.com/api/v4/runners/verify",
           "ca_file": "/etc/ca.pem"}],
         id="a reset token with the age GitLab gave it"),
     pytest.param(
@@ -197,7 +197,8 @@ FF = {"feature_flags": {"FF_DISABLE_AUTOMATIC_TOKEN_ROTATION": True}}
         {},
         [{"name": "shared", "settings": {}, "id": 7, "token": "glrt-new",
           "token_obtained_at": "2026-03-01T12:00:05.123456Z"}],
-        [{"name": "shared", "id": 7, "token": "glrt-new", "url": "https://default.example.com", "ca_file": None}],
+        [{"name": "shared", "id": 7, "token": "glrt-new", "verify_url": "https://default.example.com/api/v4/runners/verify",
+          "ca_file": None}],
         id="a token that never expires, the play's URL"),
     pytest.param(
         [entry("own", 3, "glrt-own")], [planned(3, "not_due")], [], FF,
