@@ -192,6 +192,9 @@ def test_plan_then_migrate_then_nothing_to_do(fleet, tmp_path):
     assert (f"docker-builders: runner {docker['id']} (token created) replaces legacy runner 11 on runner-a, "
             "runner-b") in result.output
     assert f"verified as manager {SYSTEM_IDS['runner-b']}: builders-b -> runner {docker['id']}" in result.output
+    # The write shows each host's change, every token redacted.
+    assert f"{tmp_path / 'runner-b' / 'config.toml'} (after)" in result.output
+    assert 'token = "<redacted>"' in result.output
 
     sim.clear_requests()
     again = run()

@@ -150,6 +150,10 @@ def test_plan_then_rotate_due_tokens_then_nothing_to_do(fleet, tmp_path):
         assert held[f"build-{host}"]["token"] == BUILD[host]
         assert all(item["feature_flags"] == {FF: True} for item in held.values())
     assert "shared-cache: runner 22 token reset, expires" in result.output
+    # The write shows each host's change, every token redacted.
+    for host in HOSTS:
+        assert f"{tmp_path / host / 'config.toml'} (after)" in result.output
+    assert 'token = "<redacted>"' in result.output
     assert f"verified as manager {SYSTEM_IDS['runner-b']}: shared-docker -> runner 21, shared-cache -> runner 22" \
         in result.output
 
