@@ -10,6 +10,8 @@ Each filter is documented in the YAML file of its name beside this one.
 from __future__ import annotations
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _health, _install
+from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils import _declarations
 from ansible_collections.runnerops.gitlab.plugins.plugin_utils._filters import failing_clearly
 from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var
 
@@ -32,11 +34,22 @@ def fleet_verify_refusals(results):
     return _fleet.verify_refusals(results)
 
 
-def fleet_hosts_outside(all_hosts, hostvars, play_hosts, shared_names):
-    """Hosts outside the run whose inventory declares one of the shared runners (a hint, never a guard)."""
-    declared = {host: host_var(hostvars, host, "gitlab_runner_runners", []) for host in all_hosts or ()
-                if host not in set(play_hosts or ())}
-    return _fleet.hosts_outside(all_hosts or (), play_hosts or (), declared, shared_names or ())
+def fleet_hosts_outside(all_hosts, hostvars, play_hosts):
+    """Hosts outside the run whose inventory (inline definitions or the folder) declares one of the shared runners
+    any host of the run declares (a hint, never a guard)."""
+    in_run = [str(host) for host in play_hosts or ()]
+    folders = {}
+    wanted = _declarations.shared_names({host: _declarations.host_definitions(hostvars, host, folders)
+                                         for host in in_run})
+    declared = {}
+    for host in all_hosts or ():
+        if host in in_run:
+            continue
+        try:
+            declared[host] = _declarations.host_definitions(hostvars, host, folders)
+        except RunnerOpsError:
+            declared[host] = []  # its own definitions are wrong: it lends nothing, GitLab's managers guard it
+    return _fleet.hosts_outside(all_hosts or (), in_run, declared, wanted)
 
 
 def _definitions_of(hostvars, host):

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _prune
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _prune
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
-from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host, host_var
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._declarations import host_definitions
+from ansible_collections.runnerops.gitlab.plugins.plugin_utils._hostvars import gathered_by_host
 
 
 def _definitions(hosts, hostvars):
-    definitions = {}
+    definitions, folders = {}, {}
     for host in hosts or ():
         try:
-            definitions[str(host)] = _fleet.definitions(host_var(hostvars, host, "gitlab_runner_runners", []))
+            definitions[str(host)] = host_definitions(hostvars, host, folders)
         except RunnerOpsError as error:
             raise AnsibleFilterError(f"the runner definitions of {host} are wrong: {error.describe()}") from None
     return definitions

@@ -20,9 +20,10 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._decommission import runners_by_id
-from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import host_report
+from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import OWNER_KEY, host_report
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW, describe_manager, seconds
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import owner_named_by
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, read_time
 
 
@@ -54,21 +55,40 @@ def is_stale(manager, now, threshold):
 
 
 def fleet_names(definitions_by_host):
-    """``(shared names, per-host definition names)`` the fleet declares, over every host of the inventory."""
-    shared, per_host = set(), set()
+    """``(shared names, {per-host definition name: [definitions]})`` the fleet declares, over every host of the
+    inventory."""
+    shared, per_host = set(), {}
     for definitions in definitions_by_host.values():
         for definition in definitions or ():
             # Pruning reads the role's own instance; a runner of another one is never taken for one of it.
             if definition.get("state", "present") != "present" or definition.get("api_url"):
                 continue
-            (per_host if definition.get("per_host") else shared).add(str(definition["name"]))
+            if definition.get("per_host"):
+                per_host.setdefault(str(definition["name"]), []).append(definition)
+            else:
+                shared.add(str(definition["name"]))
     return shared, per_host
 
 
-def per_host_owner(description, per_host_names):
-    """``(definition, host)`` when ``description`` is a per-host runner's name (``<definition>-<host>``)."""
-    for name in sorted(per_host_names, key=len, reverse=True):
-        if description.startswith(name + "-") and len(description) > len(name) + 1:
+def declares(definition, runner):
+    """Whether ``runner`` (as gitlab_runner_info returns it) is of ``definition``'s type and owner: GitLab lists a
+    parent group's runners among a project's, and a name alone proves nothing."""
+    if runner.get("runner_type") != definition.get("runner_type"):
+        return False
+    kind = OWNER_KEY.get(definition.get("runner_type"))
+    if kind is None:
+        return True
+    owner = runner.get("owner") or {}
+    return owner.get("type") == kind and owner_named_by(owner.get("id"), owner.get("path"), definition[kind])
+
+
+def per_host_owner(runner, per_host):
+    """``(definition name, host)`` when ``runner`` is a per-host runner of the fleet: named ``<definition>-<host>``,
+    of that definition's type and owner."""
+    description = runner.get("description") or ""
+    for name in sorted(per_host, key=len, reverse=True):
+        if description.startswith(name + "-") and len(description) > len(name) + 1 \
+                and any(declares(definition, runner) for definition in per_host[name]):
             return name, description[len(name) + 1:]
     return None
 
@@ -117,7 +137,7 @@ def prune_plan(definitions_by_host, inventory_hosts, gathered_by_host, runner_re
     for runner_id, runner in sorted(runners_by_id(runner_results).items()):
         description = runner.get("description") or ""
         label = f"{description} (runner {runner_id})"
-        owner = per_host_owner(description, per_host) if description not in shared else None
+        owner = per_host_owner(runner, per_host) if description not in shared else None
         if description not in shared and owner is None:
             continue  # not the fleet's
         listed = [manager for manager in runner.get("managers") or () if isinstance(manager, dict)]

@@ -70,6 +70,15 @@ def quote_ref(ref):
     return quote(str(ref), safe="")
 
 
+def owner_named_by(owner_id, owner_path, ref):
+    """Whether ``ref`` (a numeric id or a full path) names the group or project with ``owner_id`` and
+    ``owner_path``. GitLab finds groups and projects by path without regard to case, so paths compare the same way."""
+    ref = str(ref)
+    if ref.isdigit():
+        return owner_id == int(ref)
+    return owner_path is not None and str(owner_path).casefold() == ref.strip("/").casefold()
+
+
 def validation_fix(message):
     """Name the module option behind a GitLab validation message."""
     lowered = (message or "").lower()

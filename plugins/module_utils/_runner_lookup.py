@@ -14,6 +14,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired i
     OWNER_KINDS,
     UNKNOWN_OUTCOME_MIN_STATUS,
     normalize_tags,
+    owner_named_by,
     quote_ref,
 )
 
@@ -49,6 +50,9 @@ class Owner:
 
     def as_dict(self):
         return {"type": self.kind, "id": self.id, "path": self.path}
+
+    def named_by(self, ref):
+        return owner_named_by(self.id, self.path, ref)
 
     def role_fix(self):
         if self.kind == "instance":
@@ -256,21 +260,10 @@ class RunnerLookup:
 
 
 def owner_in_details(details, kind, ref):
-    """The owner ``ref`` (numeric id or full path) names, as the runner's details show it, or None.
-
-    GitLab finds groups and projects by path without regard to case, so paths compare the same way.
-    """
+    """The owner ``ref`` (numeric id or full path) names, as the runner's details show it, or None."""
     if kind == "instance":
         return Owner("instance") if details.get("runner_type") == "instance_type" else None
-    ref = str(ref)
-    for owner in details_owners(details, kind):
-        if ref.isdigit():
-            matches = owner.id == int(ref)
-        else:
-            matches = owner.path is not None and owner.path.casefold() == ref.casefold()
-        if matches:
-            return owner
-    return None
+    return next((owner for owner in details_owners(details, kind) if owner.named_by(ref)), None)
 
 
 def belongs_to(details, owner):

@@ -154,3 +154,40 @@ def test_the_role_prunes_after_converging_when_asked(fleet):
     assert quiet.rc == 0, quiet.output
     assert "Remove stale runner managers" not in quiet.output
     assert [call for call in changing_calls(sim) if call[0] == "DELETE"] == []
+
+
+def test_a_parent_groups_runner_named_like_a_per_host_runner_survives(make_sim, ansible_playbook, tmp_path):
+    # build-runner-h9 of the parent group "platform" reads like build's runner for a host h9 that left the
+    # inventory, and GitLab lists it among platform/app's runners; but build is a project runner of platform/app.
+    seed = dict(SEED, runners=SEED["runners"] + [
+        {"id": 40, "description": "build-runner-h9", "group": "platform", "token": "glrt-t2_parentGroupToken00001",
+         "managers": [{"system_id": "s_000000000h9x", "contacted_at": ago(30)}]}])
+    sim = make_sim(seed)
+    lay_out_hosts(tmp_path, {host: config_text(host) for host in HOSTS}, SYSTEM_IDS, sim.url)
+    inventory = local_inventory(tmp_path, HOSTS)
+    inventory["all"]["children"]["gitlab_runners"]["vars"]["gitlab_runner_runners"] = DEFINITIONS
+    result = ansible_playbook(PRUNE, inventory=inventory, env={"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT},
+                              extra_vars={"prune_stale_after": WEEK})
+    assert result.rc == 0, result.output
+    assert 40 in managers(sim) and managers(sim)[40] == ["s_000000000h9x"]
+    assert "build-runner-h9" not in result.output
+    # What is the fleet's still goes.
+    assert 34 not in managers(sim)
+
+
+def test_a_runner_declared_in_the_definitions_folder_has_its_stale_managers_pruned(make_sim, ansible_playbook,
+                                                                                   tmp_path):
+    sim = make_sim(SEED)
+    lay_out_hosts(tmp_path, {host: config_text(host) for host in HOSTS}, SYSTEM_IDS, sim.url)
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "shared-docker.toml").write_text('executor = "shell"\n\n[gitlab]\nrunner_type = "group_type"\n'
+                                               'group = "platform"\n', encoding="utf-8")
+    inventory = local_inventory(tmp_path, HOSTS)
+    inventory["all"]["children"]["gitlab_runners"]["vars"].update(
+        {"gitlab_runner_runners": [DEFINITIONS[1]], "gitlab_runner_definitions_dir": str(folder)})
+    result = ansible_playbook(PRUNE, inventory=inventory, env={"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT},
+                              extra_vars={"prune_stale_after": WEEK})
+    assert result.rc == 0, result.output
+    assert managers(sim)[31] == sorted([SYSTEM_IDS["runner-a"], SYSTEM_IDS["runner-b"]])
+    assert EXPECTED_LINES[0] in result.output

@@ -511,3 +511,24 @@ def test_a_token_is_checked_at_the_url_gitlab_runner_uses(url, expected):
     entry = _fleet.HeldEntry("h", "s_1", "legacy", url=url, settings={"tls-ca-file": "/ca.pem"})
     check = _fleet.verify_check(entry, 7, "glrt-x", "https://default.example.com")
     assert check == {"name": "legacy", "id": 7, "token": "glrt-x", "verify_url": expected, "ca_file": "/ca.pem"}
+
+
+def test_hosts_outside_the_run_are_found_from_every_host_of_the_run(tmp_path):
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "from-folder.toml").write_text('[gitlab]\nrunner_type = "instance_type"\n', encoding="utf-8")
+
+    def noted(*names):
+        return {"__gitlab_runner_declared": {"definitions": _fleet.definitions([{"name": n} for n in names])}}
+
+    hostvars = {
+        "h1": noted("a"), "h2": noted("b", "from-folder"),
+        "o1": {"gitlab_runner_runners": [{"name": "b"}]},
+        "o2": {"gitlab_runner_runners": [{"name": "a"}]},
+        "o3": {"gitlab_runner_runners": [{"name": "c"}]},
+        "o4": {"gitlab_runner_definitions_dir": str(folder)},
+        "o5": {"gitlab_runner_runners": [{"name": "b", "per_host": True}]},
+        "o6": {"gitlab_runner_runners": [{"name": "b", "maximum_timeout": -1}]},
+    }
+    found = fleet_filters.fleet_hosts_outside(list(hostvars), hostvars, ["h1", "h2"])
+    assert found == ["o1", "o2", "o4"]

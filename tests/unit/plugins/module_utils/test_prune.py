@@ -10,7 +10,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _prune
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _fleet, _prune, _runner_desired
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.timezone.utc)
 WEEK = 7 * 24 * 3600
@@ -30,8 +30,8 @@ def manager(system_id, days=None, created_days=None):
 
 
 def runner(runner_id, description, *managers, runner_type="group_type", created_days=30):
-    owner = {"kind": "group", "id": 5, "path": "platform"} if runner_type == "group_type" else \
-        {"kind": "project", "id": 9, "path": "platform/app"}
+    owner = {"type": "group", "id": 5, "path": "platform"} if runner_type == "group_type" else \
+        {"type": "project", "id": 9, "path": "platform/app"}
     return {"id": runner_id, "description": description, "runner_type": runner_type, "owner": owner,
             "created_at": ago(created_days), "managers": list(managers)}
 
@@ -98,7 +98,31 @@ def test_without_a_token_in_the_run_stale_managers_stay_and_the_output_says_why(
 
 def test_the_longest_per_host_name_wins():
     definitions = _fleet.definitions([{"name": "build", "per_host": True}, {"name": "build-arm", "per_host": True}])
-    assert _prune.per_host_owner("build-arm-c", _prune.fleet_names({"a": definitions})[1]) == ("build-arm", "c")
+    runner = {"description": "build-arm-c", "runner_type": "instance_type"}
+    assert _prune.per_host_owner(runner, _prune.fleet_names({"a": definitions})[1]) == ("build-arm", "c")
+
+
+OWN = {"name": "acc-own", "runner_type": "project_type", "project": "acme/platform/app", "per_host": True}
+
+
+@pytest.mark.parametrize("runner, owner", [
+    ({"runner_type": "project_type", "owner": {"type": "project", "id": 5, "path": "acme/platform/app"}}, "h9"),
+    ({"runner_type": "project_type", "owner": {"type": "project", "id": 5, "path": "ACME/Platform/App"}}, "h9"),
+    # A runner of the parent group that happens to bear the name: GitLab lists it among the project's runners.
+    ({"runner_type": "group_type", "owner": {"type": "group", "id": 1, "path": "acme"}}, None),
+    ({"runner_type": "project_type", "owner": {"type": "project", "id": 6, "path": "acme/other"}}, None),
+    ({"runner_type": "instance_type", "owner": {"type": "instance", "id": None, "path": None}}, None),
+])
+def test_a_per_host_runner_is_the_fleets_only_with_its_definitions_type_and_owner(runner, owner):
+    per_host = _prune.fleet_names({"a": _fleet.definitions([OWN])})[1]
+    found = _prune.per_host_owner(dict(runner, description="acc-own-h9"), per_host)
+    assert found == (None if owner is None else ("acc-own", owner))
+
+
+@pytest.mark.parametrize("ref, expected", [("5", True), ("6", False), ("acme/platform/app", True),
+                                           ("Acme/Platform/App/", True), ("acme/platform", False)])
+def test_an_owner_is_named_by_its_id_or_its_path_in_any_case(ref, expected):
+    assert _runner_desired.owner_named_by(5, "acme/platform/app", ref) is expected
 
 
 def test_reads_cover_the_owners_of_the_definitions_and_the_runners_hosts_carry():
