@@ -18,6 +18,11 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC
 
 # GitLab itself shows a runner as online when it made contact within the last two hours.
 LIVE_WINDOW = 7200
+# A run that creates a runner claims it within seconds: it checks the new token with a host's system id right
+# after the create, and GitLab lists that host as a manager. A runner no host has used for longer than this is an
+# orphan (a create whose answer was lost and that GitLab committed late, a run that stopped at once), which the
+# next run adopts with a reset; a younger one may be another run's, handing its token out right now.
+CLAIM_WINDOW = 300
 
 
 def seconds(value, option, action):

@@ -17,7 +17,12 @@ from contextlib import nullcontext
 
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import preflight
-from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import describe_manager, is_recent, live_managers
+from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
+    CLAIM_WINDOW,
+    describe_manager,
+    is_recent,
+    live_managers,
+)
 from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import OPTION_OF_ATTRIBUTE, normalize_tags, validation_fix
 from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_lookup import (
     RunnerLookup,
@@ -332,8 +337,9 @@ class RunnerEnsurer:
         """Refuse a reset that would cut off a live host this run cannot reach, as GitLab sees its hosts.
 
         Live: a manager that made contact within the window and whose system id belongs to no host of this run.
-        A runner created within the window that no host has used yet counts too: another run may be handing
-        its token out right now. Costs one read, made only when a reset is about to happen.
+        A runner created within ``CLAIM_WINDOW`` that no host has used yet counts too: another run may be handing
+        its token out right now; an older one is an orphan. Costs one read, made only when a reset is about to
+        happen.
         """
         desired = self.desired
         if not desired.protect_live_managers:
@@ -366,13 +372,15 @@ class RunnerEnsurer:
                 "no host of this run holds a valid token, and GitLab lists managers that contacted it within "
                 f"{window} seconds and belong to no host of this run: "
                 f"{'; '.join(describe_manager(manager) for manager in live)}. A reset would cut them off."), fix=fix)
-        if young_counts and not managers and is_recent(current.get("created_at"), now, window):
+        claim_window = min(CLAIM_WINDOW, window)
+        if young_counts and not managers and is_recent(current.get("created_at"), now, claim_window):
             raise RunnerOpsError(action, (
                 f"the runner was created at {current.get('created_at')} and no host has used its token yet: another "
                 "run (a job slice, a second controller) may be handing it to its hosts right now, and a reset would "
                 "cut them off."),
                 fix="let the other run finish, then run again with every host of the fleet; if no other run exists, "
-                    f"delete runner {runner_id} in GitLab (this play creates it again) or wait {window} seconds.")
+                    f"run again after {claim_window} seconds, when a runner no host used is taken for an orphan and "
+                    "its token is reset.")
 
     def _verify(self, current, token, system_id, index):
         """The verify answer when ``token`` authenticates this very runner, else None."""

@@ -207,8 +207,11 @@ options:
         contacted GitLab within O(live_manager_window) seconds and its system id is not in O(run_system_ids), because
         that host holds the valid token and would be cut off. The failure names each such manager (system id, IP
         address, version, last contact).
-      - A runner created within O(live_manager_window) that no host has used yet is protected too, because
-        another run (a job slice, a second controller) may be handing its token out.
+      - A runner created within the last 300 seconds (or O(live_manager_window), when shorter) that no host has used
+        yet is protected too, because another run (a job slice, a second controller) may be handing its token out; a
+        run that creates a runner claims it within seconds (it checks the new token with a host's system id, so
+        GitLab lists a manager). An unclaimed runner older than that is an orphan (a create whose answer was lost and
+        that GitLab committed late), and the next run adopts it with a reset.
       - On GitLab before 17.1, which lists no managers, the runner's own last contact decides.
       - Not set means V(true), except with O(token_reset=always), an explicit request to rotate.
     type: bool

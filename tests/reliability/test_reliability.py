@@ -112,6 +112,46 @@ def test_create_answer_slower_than_the_timeout_is_recovered_without_duplicate(fl
     assert len(names) == len(set(names))
 
 
+def late_create(fleet):
+    """GitLab takes longer than the client waits (gitlab_runner_api_timeout is 5 seconds here) and commits the create
+    after the client gave up: its lookup right after the timeout finds nothing, and the run fails."""
+    fleet.sim.fault("/api/v4/user/runners", method="POST", action="delay", delay=8, times=1)
+    result = fleet.run()
+    assert result.rc != 0
+    assert "none was created; running again is safe" in result.output
+    deadline = time.monotonic() + 30
+    while not [runner for runner in fleet.sim.state()["runners"] if runner["description"] == "shared"]:
+        assert time.monotonic() < deadline, "the late create never arrived"
+        time.sleep(0.2)
+
+
+def test_a_create_committed_late_is_protected_while_another_run_could_be_claiming_it(fleet):
+    late_create(fleet)
+    result = fleet.run()
+    assert result.rc != 0
+    assert "no host has used its token yet" in result.output and "run again after 300 seconds" in result.output
+    assert fleet.sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token") == []
+
+
+def test_a_create_committed_late_is_adopted_by_the_first_run_after_the_claim_window(fleet):
+    # The simulator's clock runs 10 minutes behind while the late create is committed: to the next run the runner is
+    # that old, and no host ever used it.
+    fleet.sim.advance_clock(-600)
+    late_create(fleet)
+    fleet.sim.advance_clock(600)
+    converged(fleet.run(), fleet)
+    shared = [runner for runner in fleet.sim.state()["runners"] if runner["description"] == "shared"]
+    assert len(shared) == 1
+    assert len(fleet.sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token")) == 1
+    # Every host carries the adopted runner's token, and GitLab takes it from each of them.
+    for host in HOSTS:
+        entry = fleet.entries(host)["shared"]
+        assert entry["id"] == shared[0]["id"] and entry["token"] == shared[0]["token"]
+        answer = requests.post(f"{fleet.sim.url}/api/v4/runners/verify", timeout=30,
+                               json={"token": entry["token"], "system_id": f"s_check{host[-1]}0000000"[:14]})
+        assert answer.status_code == 200 and answer.json()["id"] == shared[0]["id"]
+
+
 def watch_state(sim, condition, then, timeout=60):
     """Run ``then()`` in the background as soon as ``condition(state)`` holds."""
     def watch():
