@@ -16,16 +16,16 @@ from __future__ import annotations
 from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import obtained_at, verify_check
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
     LIVE_WINDOW, describe_manager, live_managers)
+from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import is_runner_token
 
 # The legacy runner's mark while it is migrated: its name is free for the new runner, and a rerun finds it.
 SUFFIX = " (legacy, being migrated)"
 TAG = "runnerops-migrating"
-NEW_TOKEN = "glrt-"
 
 
 def is_legacy_token(token):
     """A registration-era token: neither a ``glrt-`` token nor an environment reference (``$VAR``)."""
-    return bool(token) and not token.startswith(NEW_TOKEN) and not token.startswith("$")
+    return bool(token) and not is_runner_token(token) and not token.startswith("$")
 
 
 def results_of(registered):
@@ -93,7 +93,7 @@ def _new_holders(new, reports):
     holding, unverified = [], []
     for report in reports:
         for entry in report.entries:
-            if entry.runner_id != new["id"] or not (entry.token or "").startswith(NEW_TOKEN):
+            if entry.runner_id != new["id"] or not is_runner_token(entry.token):
                 continue
             if report.host not in holding:
                 holding.append(report.host)
@@ -234,7 +234,7 @@ def known_tokens(item, reports, details=False):
         if report.host not in holders or not report.system_id:
             continue
         for entry in report.entries:
-            if not new or entry.runner_id != new.get("id") or not (entry.token or "").startswith(NEW_TOKEN):
+            if not new or entry.runner_id != new.get("id") or not is_runner_token(entry.token):
                 continue
             if (entry.token, report.system_id) in seen:
                 continue

@@ -17,6 +17,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import exp
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
     LIVE_WINDOW, describe_manager, live_managers, seconds as window_seconds)
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import known_time, read_time
+from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import is_runner_token
 
 ROTATE = "rotate"
 NOT_DUE = "not_due"
@@ -47,7 +48,7 @@ def seconds(value, what):
 
 def _rotated_token(entry):
     """Entries this playbook rotates: ``glrt-`` tokens with the runner id gitlab-runner wrote beside them."""
-    return entry.runner_id is not None and (entry.token or "").startswith("glrt-")
+    return entry.runner_id is not None and is_runner_token(entry.token)
 
 
 def due_runners(reports, now, within, rotate_all=False):

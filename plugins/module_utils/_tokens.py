@@ -28,6 +28,11 @@ def token_kind(token):
     return None
 
 
+def is_runner_token(token):
+    """Whether ``token`` is a runner authentication token of the creation workflow (``glrt-``)."""
+    return token_kind(token) == RUNNER_TOKEN
+
+
 def api_token_problem(token):
     """Why ``token`` cannot authenticate REST API calls, or None."""
     kind = token_kind(token)

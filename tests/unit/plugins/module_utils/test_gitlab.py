@@ -12,6 +12,7 @@ import gitlab
 import pytest
 import requests
 
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _tokens
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import (
     ConnectionSettings,
@@ -165,3 +166,11 @@ def test_error_as_fail_kwargs_carries_status_and_message():
         "status": 403,
         "gitlab_message": "403 Forbidden",
     }
+
+
+@pytest.mark.parametrize("token, expected", [
+    ("glrt-t1_abc", True), ("glrtr-abc", False), ("glpat-abc", False), ("GR1348941abc", False),
+    ("LEGACYtoken", False), ("", False), (None, False), ("$RUNNER_TOKEN", False),
+])
+def test_a_runner_token_is_told_by_its_prefix(token, expected):
+    assert _tokens.is_runner_token(token) is expected
