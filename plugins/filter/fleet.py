@@ -34,9 +34,10 @@ def fleet_verify_refusals(results):
     return _fleet.verify_refusals(results)
 
 
-def fleet_hosts_outside(all_hosts, hostvars, play_hosts):
+def fleet_hosts_outside(all_hosts, hostvars, play_hosts, pattern_hosts=()):
     """Hosts outside the run whose inventory (inline definitions or the folder) declares one of the shared runners
-    any host of the run declares (a hint, never a guard)."""
+    any host of the run declares, and the hosts of the play's pattern outside the run that declare nothing in the
+    inventory: the play's own variables reach them as they reach the run (a hint, never a guard)."""
     in_run = [str(host) for host in play_hosts or ()]
     folders = {}
     wanted = _declarations.shared_names({host: _declarations.host_definitions(hostvars, host, folders)
@@ -49,6 +50,8 @@ def fleet_hosts_outside(all_hosts, hostvars, play_hosts):
             declared[host] = _declarations.host_definitions(hostvars, host, folders)
         except RunnerOpsError:
             declared[host] = []  # its own definitions are wrong: it lends nothing, GitLab's managers guard it
+        if not declared[host] and host in set(pattern_hosts or ()):
+            declared[host] = [{"name": name} for name in wanted]
     return _fleet.hosts_outside(all_hosts or (), in_run, declared, wanted)
 
 

@@ -38,6 +38,21 @@ LOOK_ALIKE = re.compile(r"^gitlab_?runners?_?(.*)$", re.IGNORECASE)
 LOOK_ALIKE_CUTOFF = 0.8
 
 
+# Strategies that let each host run ahead on its own: the fleet's run-once steps need every host at the same step.
+UNSTEPPED_STRATEGIES = ("free", "host_pinned")
+
+
+def strategy_problem(strategy):
+    """Why the role cannot run under ``strategy`` (``free``, ``host_pinned``, by any collection's name), or None."""
+    name = str(strategy or "").rsplit(".", 1)[-1]
+    if name not in UNSTEPPED_STRATEGIES:
+        return None
+    return (f"The play runs with strategy {strategy}, which lets each host run ahead on its own, but the role's steps "
+            "that run once for the play (the plan, the shared runners, the report) need every host at the same step. "
+            "Fix: run the play with a linear strategy (linear, the default, or mitogen_linear): remove strategy "
+            "from the play, or set ANSIBLE_STRATEGY=linear.")
+
+
 def connection_problems(api_url, api_token):
     """What is wrong with the role's GitLab connection, each cause on its own: only the one that applies is named."""
     problems = []

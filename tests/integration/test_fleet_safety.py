@@ -105,9 +105,10 @@ def test_a_limited_run_never_cuts_off_the_hosts_outside_it(fleet, tmp_path):
     assert all(heartbeat(sim, tmp_path, host) == 200 for host in hosts)
     token = entry(tmp_path, "h1")["token"]
 
-    # h3 loses its config.toml; the user converges h3 alone.
+    # h3 loses its config.toml; the user converges h3 alone, as a play of its own (target=h3): nothing of this
+    # run tells where the token is, and GitLab's managers stop the reset.
     (tmp_path / "hosts" / "h3" / "config.toml").unlink()
-    alone = run(hosts, limit="h3")
+    alone = run(hosts, extra_vars={"target": "h3"})
     assert alone.rc != 0, alone.output
     assert "Resetting the token of runner 'shared'" in alone.output
     for host in ("h1", "h2"):
@@ -118,7 +119,19 @@ def test_a_limited_run_never_cuts_off_the_hosts_outside_it(fleet, tmp_path):
     assert entry(tmp_path, "h3") is None
     assert token not in alone.output and PAT not in alone.output
 
+    # With --limit, h1 and h2 are still hosts of the play's pattern, so the play's vars reach them: their
+    # config.toml is read, and h3 gets the token they hold, and its age, with no reset.
+    limited = run(hosts, limit="h3")
+    assert limited.rc == 0, limited.output
+    assert entry(tmp_path, "h3")["token"] == token
+    assert entry(tmp_path, "h3")["token_obtained_at"] == entry(tmp_path, "h1")["token_obtained_at"]
+    assert not sim.requests("POST", r"/api/v4/runners/\d+/reset_authentication_token")
+    assert [heartbeat(sim, tmp_path, host) for host in hosts] == [200, 200, 200]
+    after = run(hosts)
+    assert after.rc == 0 and all(after.recap[host]["changed"] == 0 for host in hosts), after.output
+
     # With a host of the run holding the token, h3 gets that very token, and its age.
+    (tmp_path / "hosts" / "h3" / "config.toml").unlink()
     paired = run(hosts, limit="h2,h3")
     assert paired.rc == 0, paired.output
     assert entry(tmp_path, "h3")["token"] == token

@@ -318,3 +318,26 @@ def test_check_mode_shows_the_reset_a_lost_config_would_make(fleet, tmp_path):
     build = next(runner for runner in sim.state()["runners"] if runner["description"] == "build-h1")
     assert f"build-h1 (runner {build['id']}): the runner exists in GitLab and no host of the run holds a token GitLab " \
            "accepts, so its token would be reset" in result.output
+
+
+@pytest.mark.parametrize("strategy", ["free", "host_pinned", "ansible.builtin.free"])
+def test_a_strategy_that_does_not_keep_hosts_in_step_is_refused(fleet, ansible_playbook, tmp_path, strategy):
+    sim, _run = fleet
+    play = [{"name": "Fleet", "hosts": "gitlab_runners", "gather_facts": False, "strategy": strategy,
+             "roles": [{"role": "runnerops.gitlab.gitlab_runner"}]}]
+    before = snapshot(tmp_path)
+    result = ansible_playbook(play, inventory=inventory(tmp_path),
+                              env={"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT})
+    assert result.rc != 0
+    assert f"The play runs with strategy {strategy}, which lets each host run ahead on its own" in result.output
+    assert all(result.failed(host) == 1 for host in HOSTS), result.recap
+    assert sim.requests() == [] and snapshot(tmp_path) == before
+
+
+def test_a_play_of_the_users_own_with_the_linear_strategy_converges(fleet, ansible_playbook, tmp_path):
+    sim, _run = fleet
+    play = [{"name": "Fleet", "hosts": "gitlab_runners", "gather_facts": False, "strategy": "linear",
+             "roles": [{"role": "runnerops.gitlab.gitlab_runner"}]}]
+    result = ansible_playbook(play, inventory=inventory(tmp_path),
+                              env={"GITLAB_URL": sim.url, "GITLAB_PRIVATE_TOKEN": PAT})
+    assert result.rc == 0, result.output

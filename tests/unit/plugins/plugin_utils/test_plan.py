@@ -177,3 +177,14 @@ def test_the_owners_found_reach_gitlab_runner_create_as_ids():
     assert owned["per_host"]["h2"][0]["project"] == "acme/app"
     assert PLAN["shared"][0]["group"] == "acme/platform"
     assert _plan.owned_plan(PLAN, []) is PLAN
+
+
+@pytest.mark.parametrize("strategy, refused", [
+    ("linear", False), ("ansible.builtin.linear", False), ("mitogen_linear", False), ("debug", False),
+    ("free", True), ("ansible.builtin.free", True), ("host_pinned", True), ("ansible.builtin.host_pinned", True),
+])
+def test_only_strategies_that_keep_hosts_in_step_are_taken(strategy, refused):
+    problem = _plan.strategy_problem(strategy)
+    assert bool(problem) is refused
+    if refused:
+        assert f"strategy {strategy}" in problem and "Fix: run the play with a linear strategy" in problem
