@@ -752,7 +752,16 @@ def manager(system_id, contacted_seconds_ago, **extra):
     return body
 
 
+class Ago:
+    """A moment that many seconds before the test runs (not before the tests were collected)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+
 def reset_fake(managers, **detail_overrides):
+    detail_overrides = {key: ago(value.seconds) if isinstance(value, Ago) else value
+                        for key, value in detail_overrides.items()}
     fake = group_fake(runners=[listed(2)], runner_details=[details(2, **detail_overrides)])
     fake.on("POST", "/runners/verify", GitLabAnswer(403, {"message": "403 Forbidden"}))
     fake.on("GET", "/runners/2/managers", managers)
@@ -776,14 +785,14 @@ RESET = "/runners/2/reset_authentication_token"
      {"run_system_ids": ["s_a"], "live_manager_window": 600}, {}, True, []),
     ("a manager that never made contact", [manager("s_new", None)], {"run_system_ids": ["s_a"]}, {}, True, []),
     ("a runner created moments ago that no host used yet", [], {"run_system_ids": ["s_a"]},
-     {"created_at": ago(30)}, False, ["was created at", "no host has used its token yet", "another run",
+     {"created_at": Ago(30)}, False, ["was created at", "no host has used its token yet", "another run",
                                       "run again after 300 seconds"]),
     ("a runner unclaimed for longer than the claim window is an orphan", [], {"run_system_ids": ["s_a"]},
-     {"created_at": ago(400)}, True, []),
+     {"created_at": Ago(400)}, True, []),
     ("within an hour but past the claim window: still an orphan", [], {"run_system_ids": ["s_a"]},
-     {"created_at": ago(3600)}, True, []),
+     {"created_at": Ago(3600)}, True, []),
     ("a shorter live window shortens the claim window", [], {"run_system_ids": ["s_a"], "live_manager_window": 60},
-     {"created_at": ago(120)}, True, []),
+     {"created_at": Ago(120)}, True, []),
     ("an old runner no host ever used", [], {"run_system_ids": ["s_a"]}, {}, True, []),
     ("switched off on purpose", [manager("s_outside", 60)], {"protect_live_managers": False}, {}, True, []),
 ])
