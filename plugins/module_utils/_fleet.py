@@ -30,6 +30,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired i
     ATTRIBUTE_OPTIONS,
     OWNER_KINDS,
     DesiredRunner,
+    owner_arguments,
 )
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import (
     UTC,
@@ -369,8 +370,7 @@ def deadline_due(definition, holders, now, seconds):
 def _request(definition, name, holders, run_system_ids, central_due):
     request = {"name": name, "definition": definition["name"], "runner_type": definition["runner_type"]}
     owner_key = OWNER_KEY.get(definition["runner_type"])
-    if owner_key:
-        request[owner_key] = str(definition[owner_key])
+    request.update(owner_arguments(definition["runner_type"], str(definition[owner_key]) if owner_key else None))
     for attribute in GITLAB_ATTRIBUTES + INSTANCE_KEYS:
         if definition.get(attribute) is not None:
             request[attribute] = definition[attribute]

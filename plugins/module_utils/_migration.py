@@ -16,6 +16,7 @@ from __future__ import annotations
 from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import obtained_at, verify_check
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
     LIVE_WINDOW, describe_manager, live_managers)
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import owner_arguments
 from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import is_runner_token
 
 # The legacy runner's mark while it is migrated: its name is free for the new runner, and a rerun finds it.
@@ -78,6 +79,7 @@ def sources(entries, legacy_runners, marked_runners):
         found.append({
             "id": runner["id"], "description": description, "name": _name(description, holders),
             "runner_type": runner.get("runner_type"), "owner": runner.get("owner") or {}, "tags": tags,
+            **owner_arguments(runner.get("runner_type"), (runner.get("owner") or {}).get("id")),
             "marked": description.endswith(SUFFIX) and TAG in tags, "attributes": _attributes(runner),
             "managers": runner.get("managers") or [], "holders": holders})
     return found
@@ -212,7 +214,8 @@ def plan(reports, legacy=None, marked=None, existing=None, now=None, window=LIVE
     return {
         "read": sorted({entry["id"] for entry in entries if entry["id"] is not None}),
         "look_for": [{"id": source["id"], "name": source["name"], "runner_type": source["runner_type"],
-                      "owner": source["owner"]} for source in found if source["name"]],
+                      "owner": source["owner"], **owner_arguments(source["runner_type"], source["owner"].get("id"))}
+                     for source in found if source["name"]],
         "runners": items,
         # Legacy runners with hosts on them: marked first (frees the name), then replaced.
         "mark": [item for item in ready if item["holders"] and not item["marked"]],

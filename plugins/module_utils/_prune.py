@@ -23,7 +23,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._decommission imp
 from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import OWNER_KEY, host_report
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import LIVE_WINDOW, describe_manager, seconds
-from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import owner_named_by
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import owner_arguments, owner_named_by
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import UTC, read_time
 
 
@@ -150,9 +150,7 @@ def prune_plan(definitions_by_host, inventory_hosts, gathered_by_host, runner_re
                         + (f"its managers were last seen {', '.join(describe_manager(m) for m in stale)}"
                            if stale else "it has no manager"))
                 runners.append({"id": runner_id, "name": description, "runner_type": runner_type,
-                                "group": owner_info.get("id") if runner_type == "group_type" else None,
-                                "project": owner_info.get("id") if runner_type == "project_type" else None,
-                                "line": line})
+                                **owner_arguments(runner_type, owner_info.get("id")), "line": line})
                 lines.append(line)
                 continue
         if not stale:

@@ -16,6 +16,7 @@ from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import Ru
 from ansible_collections.runnerops.gitlab.plugins.module_utils._fleet import expiring_before, verify_check
 from ansible_collections.runnerops.gitlab.plugins.module_utils._managers import (
     LIVE_WINDOW, describe_manager, live_managers, seconds as window_seconds)
+from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import owner_arguments
 from ansible_collections.runnerops.gitlab.plugins.module_utils._times import known_time, read_time
 from ansible_collections.runnerops.gitlab.plugins.module_utils._tokens import is_runner_token
 
@@ -124,6 +125,8 @@ def plan(runners, details, run_system_ids, now, window=LIVE_WINDOW):
         label = (found or {}).get("description") or runner["name"]
         item = dict(runner, state=state, label=label, runner=found,
                     outside=[manager.get("system_id") for manager in outside])
+        if found:
+            item.update(owner_arguments(found.get("runner_type"), (found.get("owner") or {}).get("id")))
         item["message"] = _message(item, outside, window)
         items.append(item)
     return items

@@ -70,6 +70,13 @@ def quote_ref(ref):
     return quote(str(ref), safe="")
 
 
+def owner_arguments(runner_type, ref):
+    """gitlab_runner_create's owner option for a runner of ``runner_type``: ``{"group": ref}``, ``{"project": ref}``,
+    or nothing for an instance runner (or an unknown owner)."""
+    kind = OWNER_KINDS.get(runner_type)
+    return {kind: ref} if kind in ("group", "project") and ref not in (None, "") else {}
+
+
 def owner_named_by(owner_id, owner_path, ref):
     """Whether ``ref`` (a numeric id or a full path) names the group or project with ``owner_id`` and
     ``owner_path``. GitLab finds groups and projects by path without regard to case, so paths compare the same way."""

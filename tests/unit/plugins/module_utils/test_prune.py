@@ -74,7 +74,7 @@ def test_runners_the_fleet_does_not_declare_are_never_touched():
 
 def test_a_per_host_runner_of_a_host_gone_from_the_inventory_is_deleted_when_all_its_managers_are_stale():
     result = plan([runner(4, "build-c", manager("s_c", 10), runner_type="project_type")])
-    assert result["runners"] == [{"id": 4, "name": "build-c", "runner_type": "project_type", "group": None,
+    assert result["runners"] == [{"id": 4, "name": "build-c", "runner_type": "project_type",
                                   "project": 9, "line": result["lines"][0]}]
     assert result["lines"][0].startswith("build-c (runner 4): delete the runner; its host c is in no inventory group")
 

@@ -19,6 +19,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ansible_collections.runnerops.gitlab.plugins.module_utils import _runner_desired
 from ansible_collections.runnerops.gitlab.plugins.module_utils._errors import RunnerOpsError
 from ansible_collections.runnerops.gitlab.plugins.module_utils._gitlab import translate_error
 from ansible_collections.runnerops.gitlab.plugins.module_utils._runner_desired import DesiredRunner, normalize_tags
@@ -960,3 +961,12 @@ def test_a_requested_expiry_travels_in_the_create_call_in_gitlabs_format():
     payload = desired.create_payload(Owner(kind="group", id=5, path="platform"))
     assert payload["token_expires_at"] == "2030-01-01T09:00:00Z"
     assert payload["token_rotation_deadline"] == "2030-01-01T08:00:00Z"
+
+
+@pytest.mark.parametrize("runner_type, ref, expected", [
+    ("group_type", 5, {"group": 5}), ("project_type", "acme/app", {"project": "acme/app"}),
+    ("instance_type", None, {}), ("instance_type", 5, {}), ("group_type", None, {}), ("group_type", "", {}),
+    ("unknown_type", 5, {}),
+])
+def test_the_owner_option_follows_the_runner_type(runner_type, ref, expected):
+    assert _runner_desired.owner_arguments(runner_type, ref) == expected
