@@ -45,6 +45,7 @@ ANSIBLE_LABELS = {
                        "Validating tasks: check mode and diff mode"),
     "collections_installing": ("collections_guide/collections_installing.html#installing-collections",
                                "Installing collections"),
+    "action_plugins": ("plugins/action.html#action-plugins", "Action plugins"),
 }
 
 
